@@ -1,0 +1,52 @@
+"""The ``p2o`` command: a thin layer over the library.
+
+Data goes to stdout (``--json`` stays parseable), logs and errors to stderr. Every error
+p2o raises on purpose becomes one line and its exit code (2 usage/environment, 1 a failed
+check); ``P2O_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from p2o import __version__
+from p2o.errors import P2OError
+
+COMMANDS = ("zoo",)  # modules of p2o.cli, each with register(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="p2o",
+        description="Convert PaddlePaddle image classifiers to ONNX and prove they compute the same.",
+    )
+    parser.add_argument("--version", action="version", version=f"p2o {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for mod in COMMANDS:
+        importlib.import_module(f"p2o.cli.{mod}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except P2OError as exc:
+        if os.environ.get("P2O_DEBUG"):
+            traceback.print_exc()
+        print(f"p2o: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("p2o: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Paddle → ONNX conversion."""

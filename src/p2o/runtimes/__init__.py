@@ -1,0 +1,1 @@
+"""One Runner per inference engine, behind the small interface of ``base``."""

@@ -1,0 +1,33 @@
+"""The model zoo: 35 PaddleClas classifiers of five families, weight-compatible.
+
+Public API (stable): ``list_models``, ``model_info``, ``create_model``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from p2o.zoo.registry import ModelInfo, list_models, model_info
+
+__all__ = ["ModelInfo", "create_model", "list_models", "model_info"]
+
+
+def create_model(name: str, weights: str | Path | None = None, seed: int = 0) -> Any:
+    """Build zoo model ``name`` in eval mode.
+
+    ``weights=None``: deterministic trained-like synthetic weights from ``seed``;
+    ``weights="pretrained"``: the official file, downloaded once into the cache;
+    a path: a ``.pdparams`` file, loaded strictly (every key, no extra, same shapes).
+    """
+    from p2o.zoo import registry, weights as w
+
+    info = model_info(name)  # validates the name before anything heavy
+    model = registry.build(name, num_classes=info.num_classes)
+    if weights is None:
+        w.synthesize(model, seed=seed)
+    else:
+        path = w.download_pretrained(name) if str(weights) == "pretrained" else Path(weights)
+        w.load_strict(model, w.read_pdparams(path), source=str(path))
+    model.eval()
+    return model

@@ -1,0 +1,237 @@
+"""Weights: strict loading, official download into a cache, and trained-like synthesis.
+
+Synthetic weights must behave like trained ones, or every later parity figure is
+meaningless: finite, logits with a spread like a trained classifier's, a top-1 that
+changes with the image, and BatchNorm statistics that match the data flowing through the
+network, with no channel so degenerate that it amplifies rounding noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p2o.errors import EnvironmentProblem, UsageError, WeightsError
+
+# Synthesis knobs (documented in docs/zoo.md).
+BRANCH_GAMMA = 0.2  # gamma of the last BatchNorm of every residual branch
+TARGET_LOGIT_STD = 3.0  # classifier scaled so that logits have this std on the calibration set
+VARIANCE_FLOOR = 0.05  # a channel's variance is at least this fraction of its layer's median
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_pdparams(path: str | Path) -> dict[str, Any]:
+    """A ``.pdparams`` file as a dict of numpy arrays; UsageError if it is not one."""
+    import paddle
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"weights file not found: {p}")
+    try:
+        state = paddle.load(str(p), return_numpy=True)
+    except Exception as exc:
+        raise UsageError(f"cannot read {p} as a Paddle .pdparams file: {exc}") from exc
+    if not isinstance(state, dict) or not state:
+        raise UsageError(f"{p} holds no state dict")
+    return {k: np.asarray(v) for k, v in state.items()}
+
+
+def load_strict(model: Any, state: dict[str, Any], source: str = "weights") -> None:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped key is an error."""
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state]
+    unexpected = [k for k in state if k not in ours]
+    shapes = [
+        f"{k} {list(np.shape(state[k]))} (network wants {list(ours[k].shape)})"
+        for k in ours
+        if k in state and list(np.shape(state[k])) != list(ours[k].shape)
+    ]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+        if keys:
+            more = f" … and {len(keys) - 5} more" if len(keys) > 5 else ""
+            problems.append(f"{len(keys)} {label} key(s): {', '.join(keys[:5])}{more}")
+    if problems:
+        raise WeightsError(f"{source} does not fit the network: " + "; ".join(problems))
+    for k, tensor in ours.items():
+        tensor.set_value(np.asarray(state[k]).astype(str(tensor.dtype).replace("paddle.", "")))
+
+
+# --------------------------------------------------------------------------- download
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: ``$P2O_CACHE`` or ``~/.cache/p2o``."""
+    return Path(os.environ.get("P2O_CACHE") or Path.home() / ".cache" / "p2o")
+
+
+def weights_url(name: str) -> str:
+    """The official URL of ``name``'s weights; ``$P2O_WEIGHTS_BASE_URL`` replaces the host."""
+    from p2o.zoo.registry import model_info
+
+    url = model_info(name).weights_url
+    base = os.environ.get("P2O_WEIGHTS_BASE_URL")
+    if base:
+        url = base.rstrip("/") + "/" + url.rsplit("/", 1)[1]
+    return url
+
+
+def download_pretrained(name: str, timeout: float = 30.0) -> Path:
+    """Fetch the official weights of ``name`` into the cache (atomic), or reuse them.
+
+    Next to the file, ``<file>.json`` records the URL, size and sha256; a cached file whose
+    checksum no longer matches is fetched again.
+    """
+    url = weights_url(name)
+    target = cache_dir() / "weights" / url.rsplit("/", 1)[1]
+    record = target.with_name(target.name + ".json")
+    if target.is_file() and record.is_file():
+        try:
+            meta = json.loads(record.read_text())
+            if meta.get("sha256") == sha256_file(target):
+                return target
+        except (OSError, ValueError):
+            pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            expected = resp.headers.get("Content-Length")
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                h.update(chunk)
+                size += len(chunk)
+        if expected is not None and int(expected) != size:
+            raise EnvironmentProblem(f"download of {url} ended early ({size} of {expected} bytes)")
+        os.replace(tmp_name, target)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise EnvironmentProblem(
+            f"cannot download the official weights of {name} from {url} ({exc}); "
+            "offline, pass --weights PATH to a local .pdparams file"
+        ) from exc
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    meta = {"name": name, "url": url, "size": size, "sha256": h.hexdigest()}
+    tmp_record = record.with_name(record.name + ".part")
+    tmp_record.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp_record, record)
+    return target
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def _classifier(model: Any) -> Any:
+    """The last layer with weights in state-dict order: the classifier."""
+    last_key = [k for k in model.state_dict() if k.endswith(".weight")][-1]
+    layer_name = last_key[: -len(".weight")]
+    return dict(model.named_sublayers())[layer_name]
+
+
+def _init_params(model: Any, rng: np.random.Generator) -> None:
+    from paddle import nn
+
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, nn.Conv2D):
+            w = layer.weight
+            fan_in = int(np.prod(w.shape[1:]))
+            w.set_value(rng.normal(0.0, np.sqrt(2.0 / fan_in), w.shape).astype("float32"))
+            if layer.bias is not None:
+                layer.bias.set_value(np.zeros(layer.bias.shape, "float32"))
+        elif isinstance(layer, nn.Linear):
+            w = layer.weight  # Paddle's Linear weight is [in, out]
+            w.set_value(rng.normal(0.0, np.sqrt(1.0 / w.shape[0]), w.shape).astype("float32"))
+            if layer.bias is not None:
+                layer.bias.set_value(np.zeros(layer.bias.shape, "float32"))
+        elif isinstance(layer, nn.layer.norm._BatchNormBase):
+            n = layer.weight.shape[0]
+            layer.weight.set_value(rng.uniform(0.8, 1.2, n).astype("float32"))
+            layer.bias.set_value(rng.normal(0.0, 0.1, n).astype("float32"))
+            layer._mean.set_value(np.zeros(n, "float32"))
+            layer._variance.set_value(np.ones(n, "float32"))
+
+
+def calibrate_batchnorm(model: Any, images: np.ndarray) -> None:
+    """Set every BatchNorm's statistics to those of the data reaching it, in one eval pass.
+
+    A forward pre-hook measures each BatchNorm's input (float64) and writes mean and
+    variance before the layer runs, so each layer sees upstream layers already calibrated.
+    Variances are floored at ``VARIANCE_FLOOR`` × the layer's median, so no dead or
+    near-constant channel divides by ~0 and amplifies rounding noise.
+    """
+    import paddle
+    from paddle import nn
+
+    def hook(layer: Any, inputs: tuple[Any, ...]) -> None:
+        x = inputs[0].numpy().astype(np.float64)
+        axes = (0, 2, 3) if x.ndim == 4 else (0,)
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        floor = VARIANCE_FLOOR * float(np.median(var)) + 1e-6
+        layer._mean.set_value(mean.astype("float32"))
+        layer._variance.set_value(np.maximum(var, floor).astype("float32"))
+
+    handles = [
+        layer.register_forward_pre_hook(hook)
+        for layer in model.sublayers()
+        if isinstance(layer, nn.layer.norm._BatchNormBase)
+    ]
+    try:
+        model.eval()
+        with paddle.no_grad():
+            model(paddle.to_tensor(images))
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> None:
+    """Give ``model`` deterministic, trained-like synthetic weights from ``seed``.
+
+    He-normal convolutions; BatchNorm affine near identity, with the last BatchNorm of every
+    residual branch damped to ``BRANCH_GAMMA`` (depth then adds signal slowly, as in a
+    trained network); the family's own ``synthetic_tweaks``; BatchNorm statistics
+    calibrated on real photographs; the classifier scaled so that logits have a std of
+    ``TARGET_LOGIT_STD``.
+    """
+    import paddle
+
+    from p2o.zoo.inputs import calibration_batch
+
+    rng = np.random.default_rng(seed)
+    _init_params(model, rng)
+    for bn in model.residual_branch_norms():
+        bn.weight.set_value(bn.weight.numpy() * np.float32(BRANCH_GAMMA))
+    if hasattr(model, "synthetic_tweaks"):
+        model.synthetic_tweaks(rng)
+    images = calibration_batch() if images is None else images
+    calibrate_batchnorm(model, images)
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(images)).numpy().astype(np.float64)
+    std = float(logits.std(axis=1).mean())
+    if not np.isfinite(std) or std == 0.0:
+        raise RuntimeError(f"synthetic weights (seed {seed}) give degenerate logits (std {std})")
+    fc = _classifier(model)
+    fc.weight.set_value((fc.weight.numpy() * np.float32(TARGET_LOGIT_STD / std)))
+    model.eval()
