@@ -1,0 +1,91 @@
+"""``p2o convert``: a zoo model or an exported Paddle model → ``model.onnx`` + ``manifest.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from p2o.converter import convert
+from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_MODES
+from p2o.converter.simplify import SIMPLIFIERS
+
+
+def batch_arg(value: str) -> int | None:
+    if value == "dynamic":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"batch must be >= 1, got {n}")
+    return n
+
+
+def add_model_source(p: argparse.ArgumentParser) -> None:
+    """--model NAME with --weights PATH | --pretrained | --seed N (shared with verify, bench)."""
+    p.add_argument("--model", metavar="NAME", help="zoo model name (see `p2o list`)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", metavar="PATH", help="a .pdparams file (strictly loaded)")
+    w.add_argument("--pretrained", action="store_true", help="download the official weights once")
+    w.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+
+
+def weights_of(args: argparse.Namespace) -> str | None:
+    return "pretrained" if args.pretrained else args.weights
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert to ONNX", description=__doc__)
+    add_model_source(p)
+    p.add_argument("--paddle-model", metavar="DIR",
+                   help="an exported Paddle inference model (inference.json or .pdmodel + .pdiparams)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--batch", type=batch_arg, default=None, metavar="dynamic|N",
+                   help="batch dimension (default dynamic)")
+    p.add_argument("--simplifier", choices=SIMPLIFIERS, default="onnxsim")
+    p.add_argument("--involution", choices=INVOLUTION_MODES, default="function",
+                   help="RedNet: one custom op with a function body (default) or paddle2onnx's unfold")
+    p.add_argument("-o", "--out", metavar="DIR", help="output directory (default p2o-out/NAME)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing conversion")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.model is None) == (args.paddle_model is None):
+        print("p2o convert: error: give exactly one of --model NAME or --paddle-model DIR",
+              file=sys.stderr)
+        return 2
+    result = convert(
+        args.model,
+        paddle_model=args.paddle_model,
+        weights=weights_of(args),
+        seed=args.seed,
+        out_dir=args.out,
+        opset=args.opset,
+        batch=args.batch,
+        simplifier=args.simplifier,
+        involution=args.involution,
+        overwrite=args.overwrite,
+    )
+    m = result.manifest
+    if args.json:
+        json.dump({"onnx": str(result.onnx_path), "manifest": m.to_dict()}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    counts = " → ".join(f"{k} {v}" for k, v in m.node_counts.items())
+    print(f"{m.model}: {result.onnx_path}  (opset {m.opset}, {m.onnx_bytes / 1e6:.1f} MB)")
+    if m.opset_raised_because:
+        print(f"  opset raised from {m.opset_requested} to {m.opset}: {m.opset_raised_because}")
+    print(f"  nodes: {counts}")
+    for op in m.custom_ops:
+        print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
+    print(f"  simplified vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
+          f"(<= {m.equivalence['rtol']:g})")
+    print(f"  sha256 {m.onnx_sha256}")
+    print("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
+    for note in m.notes:
+        print(f"  note: {note}")
+    return 0

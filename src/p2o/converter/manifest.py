@@ -1,0 +1,92 @@
+"""``manifest.json``: what was converted, how, with which tools, and the checksum of the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FORMAT = "p2o-manifest/1"
+TOOL_PACKAGES = (
+    "p2o",
+    "paddlepaddle",
+    "paddle2onnx",
+    "onnx",
+    "onnxruntime",
+    "onnxsim",
+    "onnxslim",
+    "numpy",
+)
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in TOOL_PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int | str]  # a string for a dynamic dimension
+    dtype: str
+
+
+@dataclass
+class Manifest:
+    model: str  # zoo name, or the Paddle model directory's name
+    source: dict[str, Any]  # kind, zoo name or path, weights, weights_sha256
+    options: dict[str, Any]  # opset, batch, simplifier, involution mode
+    tools: dict[str, str]
+    opset: int
+    opset_requested: int
+    opset_raised_because: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    node_counts: dict[str, int]  # after each stage
+    custom_ops: list[dict[str, Any]]
+    stage_seconds: dict[str, float]
+    equivalence: dict[str, Any]  # simplified vs unsimplified on real inputs
+    onnx_sha256: str
+    onnx_bytes: int
+    format: str = FORMAT
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        data = dict(data)
+        data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
+        data["outputs"] = [TensorSpec(**t) for t in data["outputs"]]
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temp file in the same dir, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,298 @@
+"""The conversion pipeline: export → paddle2onnx (isolated) → op mappings → check → simplify.
+
+Everything is built in a temporary directory; ``model.onnx`` and ``manifest.json`` reach
+the output directory only after every step passed, each written whole (temp + rename),
+the manifest last: a directory without a manifest holds no finished conversion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from p2o import __version__
+from p2o.converter import boundary, export, paddle2onnx, simplify
+from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
+from p2o.errors import CheckFailed, UsageError
+
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+INVOLUTION_MODES = ("function", "unfold")
+DEFAULT_OPSET = 17
+OPSET_RANGE = (11, 21)
+EQUIVALENCE_IMAGES = 2
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    out_dir: Path
+    manifest: Manifest
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.out_dir / MODEL_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST_FILE
+
+
+class _Stages:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - t0, 3)
+
+
+def state_sha256(model: Any) -> str:
+    """Checksum of a network's weights: key names, dtypes, shapes and bytes, in order."""
+    h = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        arr = np.ascontiguousarray(tensor.numpy())
+        h.update(f"{key}|{arr.dtype}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _specs(values: Any) -> list[TensorSpec]:
+    specs = []
+    for v in values:
+        t = v.type.tensor_type
+        dims: list[int | str] = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim
+        ]
+        specs.append(TensorSpec(v.name, dims, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name))
+    return specs
+
+
+def _involution_layers(net: Any) -> list[Any]:
+    from p2o.zoo.rednet import Involution
+
+    return [m for m in net.sublayers() if isinstance(m, Involution)]
+
+
+@contextlib.contextmanager
+def _marked_involutions(net: Any) -> Iterator[list[dict[str, int]]]:
+    """Export-time: every Involution marks its input, kernel and output (see ``boundary``)."""
+    layers = _involution_layers(net)
+    configs = [
+        {
+            "kernel_size": int(m.kernel_size),
+            "stride": int(m.stride),
+            "groups": int(m.groups),
+            "group_channels": int(m.group_channels),
+        }
+        for m in layers
+    ]
+    for i, m in enumerate(layers):
+        m.boundary = (lambda index: lambda x, role: boundary.mark(x, role, index))(i)
+    try:
+        yield configs
+    finally:
+        for m in layers:
+            m.boundary = None
+
+
+def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> int:
+    """Replace each marked involution's lowering by one ``ai.p2o::Involution`` node."""
+    from p2o.converter.ops import involution as op
+
+    graph = model.graph
+    by_index: dict[int, dict[str, boundary.Marker]] = {}
+    for m in boundary.find(model):
+        by_index.setdefault(m.index, {})[m.role] = m
+    for index, roles in sorted(by_index.items()):
+        if set(roles) != set(boundary.ROLES):
+            raise CheckFailed(f"involution {index}: markers {sorted(roles)} incomplete after export")
+        x, k, out = roles["input"], roles["kernel"], roles["output"]
+        try:
+            region = boundary.cut(model, [x.output, k.output], out.input)
+        except ValueError as exc:
+            raise CheckFailed(f"involution {index}: cannot isolate its lowering ({exc})") from exc
+        for node in region:
+            graph.node.remove(node)
+        position = list(graph.node).index(out.node)
+        graph.node.remove(out.node)
+        graph.node.insert(
+            position,
+            op.make_node(x.output, k.output, out.output, name=f"Involution_{index}", **configs[index]),
+        )
+    boundary.strip(model)
+    if by_index:
+        used = [configs[i] for i in sorted(by_index)]
+        op.add_to_model(model, used)
+    return len(by_index)
+
+
+def _feed(batch: int | None, shape: tuple[int, ...]) -> np.ndarray:
+    from p2o.zoo.inputs import sample_batch
+
+    images = sample_batch(EQUIVALENCE_IMAGES)
+    if tuple(images.shape[1:]) != tuple(shape):
+        images = np.random.default_rng(0).standard_normal((EQUIVALENCE_IMAGES, *shape), np.float32)
+    n = batch or EQUIVALENCE_IMAGES
+    return np.resize(images, (n, *images.shape[1:])).astype(np.float32)
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    existing = [p.name for p in (out_dir / MODEL_FILE, out_dir / MANIFEST_FILE) if p.exists()]
+    if existing and not overwrite:
+        raise UsageError(f"{out_dir} already holds {', '.join(existing)}; pass --overwrite")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"output path {out_dir} exists and is not a directory")
+
+
+def convert(
+    model: str | None = None,
+    *,
+    paddle_model: str | Path | None = None,
+    weights: str | Path | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    batch: int | None = None,
+    simplifier: str = "onnxsim",
+    involution: str = "function",
+    overwrite: bool = False,
+) -> ConversionResult:
+    """Convert a zoo model (``model``) or an exported Paddle model dir (``paddle_model``).
+
+    Returns the result with the manifest; raises UsageError for bad input (nothing
+    written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
+    """
+    if (model is None) == (paddle_model is None):
+        raise UsageError("give exactly one of a zoo model name or a Paddle model directory")
+    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
+        raise UsageError(f"opset {opset} outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}")
+    if batch is not None and batch < 1:
+        raise UsageError(f"batch must be >= 1 or dynamic, got {batch}")
+    if simplifier not in simplify.SIMPLIFIERS:
+        raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
+    if involution not in INVOLUTION_MODES:
+        raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
+    if paddle_model is not None and weights is not None:
+        raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
+
+    stages = _Stages()
+    notes: list[str] = []
+    configs: list[dict[str, int]] = []
+    with tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
+        if model is not None:
+            from p2o.zoo import create_model, model_info
+
+            info = model_info(model)
+            name, shape = info.name, info.input_shape
+            out = Path(out_dir) if out_dir else Path("p2o-out") / name
+            _prepare_out_dir(out, overwrite)
+            with stages("build"):
+                net = create_model(name, weights=weights, seed=seed)
+            if weights is None:
+                weights_desc = f"synthetic(seed={seed})"
+            else:
+                weights_desc = "pretrained" if str(weights) == "pretrained" else str(weights)
+            source = {"kind": "zoo", "name": name, "weights": weights_desc,
+                      "weights_sha256": state_sha256(net)}
+            mark = involution == "function" and info.family == "RedNet"
+            with stages("export"):
+                ctx = _marked_involutions(net) if mark else contextlib.nullcontext([])
+                with ctx as configs:
+                    files = export.export_static(net, Path(tmp) / "paddle", shape, batch)
+        else:
+            files = export.find_paddle_model(paddle_model)  # type: ignore[arg-type]
+            name, shape = Path(paddle_model).resolve().name, (3, 224, 224)  # type: ignore[arg-type]
+            out = Path(out_dir) if out_dir else Path("p2o-out") / name
+            _prepare_out_dir(out, overwrite)
+            from p2o.zoo.weights import sha256_file
+
+            source = {"kind": "paddle-model", "path": str(Path(paddle_model).resolve()),  # type: ignore[arg-type]
+                      "format": files.format, "weights": str(files.params_file),
+                      "weights_sha256": sha256_file(files.params_file)}
+            if involution == "function":
+                notes.append("a foreign Paddle model carries no involution markers: "
+                             "any involution keeps paddle2onnx's unfold lowering")
+
+        with stages("paddle2onnx"):
+            p2o_result = paddle2onnx.convert(files.model_file, files.params_file, opset)
+        onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
+        counts = {"paddle2onnx": len(onnx_model.graph.node) - len(boundary.find(onnx_model))}
+
+        with stages("map_ops"):
+            mapped = map_involutions(onnx_model, configs) if configs else 0
+            if not configs:
+                boundary.strip(onnx_model)
+        counts["mapped"] = len(onnx_model.graph.node)
+        custom_ops = []
+        if mapped:
+            from p2o.converter.ops import involution as op
+
+            custom_ops.append({"domain": op.DOMAIN, "op_type": op.OP_TYPE, "count": mapped,
+                               "configurations": sorted({tuple(sorted(c.items())) for c in configs}),
+                               "function": "model-local ONNX function of standard ops"})
+
+        with stages("check"):
+            try:
+                onnx.checker.check_model(onnx_model, full_check=True)
+            except onnx.checker.ValidationError as exc:
+                raise CheckFailed(f"onnx.checker rejects the converted model: {exc}") from exc
+
+        feed_name = onnx_model.graph.input[0].name
+        feed = {feed_name: _feed(batch, shape)}
+        with stages("simplify"):
+            simplified = simplify.simplify(onnx_model, simplifier)
+        counts["simplified"] = len(simplified.graph.node)
+        with stages("equivalence"):
+            eq = simplify.equivalence(onnx_model, simplified, feed)
+        if not eq:
+            raise CheckFailed(
+                f"{simplifier} changed the model's outputs (max rel {eq.max_rel:.3g} > "
+                f"{simplify.EQUIVALENCE_RTOL}); nothing written"
+            )
+        with stages("check"):
+            onnx.checker.check_model(simplified, full_check=True)
+
+        simplified.producer_name = "p2o"
+        simplified.producer_version = __version__
+        data = simplified.SerializeToString(deterministic=True)
+        manifest = Manifest(
+            model=name,
+            source=source,
+            options={"opset": opset, "batch": batch or "dynamic", "simplifier": simplifier,
+                     "involution": involution},
+            tools=tool_versions(),
+            opset=p2o_result.opset,
+            opset_requested=opset,
+            opset_raised_because=p2o_result.opset_raised_because,
+            inputs=_specs(simplified.graph.input),
+            outputs=_specs(simplified.graph.output),
+            node_counts=counts,
+            custom_ops=custom_ops,
+            stage_seconds=stages.seconds,
+            equivalence={"inputs": f"{len(feed[feed_name])} sample photographs",
+                         "max_abs": eq.max_abs, "max_rel": eq.max_rel,
+                         "rtol": simplify.EQUIVALENCE_RTOL},
+            onnx_sha256=hashlib.sha256(data).hexdigest(),
+            onnx_bytes=len(data),
+            notes=notes,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        stale = out / MANIFEST_FILE
+        if stale.exists():  # never leave an old manifest beside a new model
+            stale.unlink()
+        write_atomic(out / MODEL_FILE, data)
+        write_atomic(out / MANIFEST_FILE, manifest.to_json().encode())
+    return ConversionResult(out, manifest)

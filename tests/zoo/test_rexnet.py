@@ -1,0 +1,63 @@
+"""ReXNet: layouts, the channel schedule, the partial-channel residual, static export."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from p2o.zoo import rexnet
+from p2o.zoo.registry import layout_mismatches, list_models
+
+
+@pytest.mark.parametrize("name", list_models("ReXNet*"))
+def test_layout_matches_paddleclas(name: str) -> None:
+    assert layout_mismatches(rexnet.build(name).state_dict(), name) == []
+
+
+def test_unknown_arch() -> None:
+    with pytest.raises(KeyError):
+        rexnet.build("ReXNet_0_5")
+
+
+def test_channel_schedule_is_linear_and_rounded() -> None:
+    outs = [c for _, c in rexnet._block_channels(1.0)]
+    assert outs == [16, 27, 38, 50, 61, 72, 84, 95, 106, 117, 128, 140, 151, 162, 174, 185]
+    assert rexnet._block_channels(3.0)[0] == (96, 48)
+    assert rexnet._block_channels(3.0)[-1][1] == 554
+
+
+def test_partial_residual_adds_into_leading_channels() -> None:
+    block = rexnet.LinearBottleneck(8, 12, expansion=6, stride=1, use_se=True)
+    block.eval()
+    x = paddle.randn([2, 8, 7, 7])
+    expected = block.out(x).numpy()
+    expected[:, :8] += x.numpy()
+    np.testing.assert_allclose(block(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_residual_branch_norms_close_shortcut_blocks() -> None:
+    model = rexnet.build("ReXNet_1_0")
+    blocks = [b for b in model.features if isinstance(b, rexnet.LinearBottleneck)]
+    assert len(blocks) == 16
+    norms = model.residual_branch_norms()
+    assert len(norms) == 11  # every stride-1 block except the first (it narrows 32 → 16)
+    assert all(isinstance(n, paddle.nn.BatchNorm2D) for n in norms)
+    assert norms[0] is blocks[2].out[7] and norms[-1] is blocks[-1].out[8]
+
+
+@pytest.mark.slow
+def test_rexnet_1_0_exports_with_dynamic_batch_without_set_value(tmp_path) -> None:
+    model = rexnet.build("ReXNet_1_0")
+    model.eval()
+    spec = [paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")]
+    path = str(tmp_path / "rexnet")
+    paddle.jit.save(model, path, input_spec=spec)
+    program = (tmp_path / "rexnet.json").read_text()
+    assert "set_value" not in program
+    loaded = paddle.jit.load(path)
+    x = paddle.randn([2, 3, 224, 224])
+    ref = model(x).numpy()
+    scale = float(np.abs(ref).max())
+    assert scale > 0
+    np.testing.assert_allclose(loaded(x).numpy(), ref, rtol=1e-4, atol=1e-4 * scale)
