@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,39 +24,45 @@ class PaddleModelFiles:
         return "pir" if self.model_file.suffix == ".json" else "legacy"
 
 
-@contextlib.contextmanager
-def _pir(enabled: bool) -> Iterator[None]:
-    import paddle
-
-    old = os.environ.get("FLAGS_enable_pir_api")
-    paddle.set_flags({"FLAGS_enable_pir_api": enabled})
-    try:
-        yield
-    finally:
-        paddle.set_flags({"FLAGS_enable_pir_api": old not in ("0", "False", "false")})
-
-
 def export_static(
     model: Any,
     out_dir: str | Path,
     input_shape: tuple[int, int, int] = (3, 224, 224),
     batch: int | None = None,
-    legacy: bool = False,
 ) -> PaddleModelFiles:
-    """``paddle.jit.save`` with an ``InputSpec`` named ``x`` (batch dynamic when ``None``).
-
-    ``legacy=True`` writes the ``.pdmodel`` program format that PaddleClas's published
-    inference tars hold.
-    """
+    """``paddle.jit.save`` with an ``InputSpec`` named ``x`` (batch dynamic when ``None``)."""
     import paddle
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = paddle.static.InputSpec([batch, *input_shape], "float32", "x")
     model.eval()
-    with _pir(not legacy):
+    with paddle.utils.unique_name.guard():
         paddle.jit.save(model, str(out / PREFIX), input_spec=[spec])
     return find_paddle_model(out)
+
+
+def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> PaddleModelFiles:
+    """Export zoo model ``name`` with ``weights`` in the legacy ``.pdmodel`` format.
+
+    That is the format of PaddleClas's published inference tars. Paddle 3.3 picks the
+    program format when it starts (``FLAGS_enable_pir_api``), so this runs in a child.
+    """
+    from p2o.errors import P2OError
+
+    out = Path(out_dir)
+    env = {**os.environ, "FLAGS_enable_pir_api": "0"}
+    cmd = [sys.executable, "-m", "p2o.converter.export", name, str(weights), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise P2OError(f"legacy export of {name} failed: {proc.stderr.strip()[-2000:]}")
+    legacy = out / f"{PREFIX}.pdmodel"
+    if not legacy.is_file():
+        raise P2OError(f"legacy export of {name} wrote no {legacy.name}")
+    stale = out / f"{PREFIX}.json"
+    if stale.exists():
+        stale.unlink()
+    return PaddleModelFiles(legacy, out / f"{PREFIX}.pdiparams")
 
 
 def find_paddle_model(directory: str | Path) -> PaddleModelFiles:
@@ -78,3 +84,9 @@ def find_paddle_model(directory: str | Path) -> PaddleModelFiles:
         f"{d} holds no Paddle inference model (expected inference.json or inference.pdmodel "
         "next to inference.pdiparams)"
     )
+
+
+if __name__ == "__main__":  # child of export_legacy: NAME WEIGHTS OUT_DIR
+    from p2o.zoo import create_model
+
+    export_static(create_model(sys.argv[1], weights=sys.argv[2]), sys.argv[3])

@@ -177,10 +177,18 @@ def model_info(name: str) -> ModelInfo:
 
 
 def build(name: str, num_classes: int = 1000) -> Any:
-    """Build the bare network of ``name`` (initial weights from Paddle's default initializers)."""
+    """Build the bare network of ``name`` (initial weights from Paddle's default initializers).
+
+    Paddle names parameters from a per-process counter; a fresh name scope gives the same
+    names on every build, so exported (and converted) files don't depend on what the
+    process built before.
+    """
+    import paddle
+
     _, family, arch = _entry(name)
     module = importlib.import_module(_FAMILY_MODULES[family])
-    return module.build(arch, num_classes=num_classes)
+    with paddle.utils.unique_name.guard():
+        return module.build(arch, num_classes=num_classes)
 
 
 def layout_mismatches(state_dict: dict[str, Any], name: str) -> list[str]:

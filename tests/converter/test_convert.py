@@ -1,0 +1,151 @@
+"""The conversion pipeline end to end, on a small zoo model."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from p2o.converter import convert, paddle2onnx, simplify
+from p2o.converter.export import export_legacy, export_static
+from p2o.converter.manifest import Manifest
+from p2o.errors import CheckFailed, UsageError
+from p2o.runtimes.paddle import PaddleRunner
+from p2o.zoo import create_model
+from p2o.zoo.inputs import sample_batch
+
+NAME = "RegNetX_200MF"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    return convert(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME)
+
+
+def _ort(path, x):
+    return simplify.ort_run(onnx.load(str(path)), {"x": x})[0]
+
+
+def test_manifest_describes_the_artifact(converted):
+    m = Manifest.load(converted.manifest_path)
+    data = converted.onnx_path.read_bytes()
+    import hashlib
+
+    assert m.onnx_sha256 == hashlib.sha256(data).hexdigest() and m.onnx_bytes == len(data)
+    assert m.model == NAME and m.source["kind"] == "zoo"
+    assert m.source["weights"] == "synthetic(seed=0)" and len(m.source["weights_sha256"]) == 64
+    assert m.opset == m.opset_requested == 17 and m.opset_raised_because == ""
+    assert m.inputs[0].name == "x" and m.inputs[0].shape[1:] == [3, 224, 224]
+    assert isinstance(m.inputs[0].shape[0], str)  # dynamic batch
+    assert m.outputs[0].shape[1:] == [1000] and m.outputs[0].dtype == "float32"
+    assert m.node_counts["simplified"] < m.node_counts["paddle2onnx"]
+    assert set(m.stage_seconds) >= {"build", "export", "paddle2onnx", "simplify", "equivalence"}
+    assert m.tools["paddle2onnx"] == "2.1.0" and m.custom_ops == []
+    assert m.equivalence["max_rel"] <= 1e-5
+
+
+def test_onnx_computes_what_paddle_computes(converted, tmp_path):
+    x = sample_batch(3)
+    net = create_model(NAME)
+    ref = PaddleRunner(export_static(net, tmp_path).model_file.parent, onednn=False).run(x)
+    got = _ort(converted.onnx_path, x)
+    want = next(iter(ref.values()))
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_same_inputs_give_identical_bytes(converted, tmp_path):
+    again = convert(NAME, out_dir=tmp_path / "again")
+    assert again.onnx_path.read_bytes() == converted.onnx_path.read_bytes()
+    other_seed = convert(NAME, seed=1, out_dir=tmp_path / "seed1", simplifier="none")
+    assert other_seed.manifest.onnx_sha256 != converted.manifest.onnx_sha256
+
+
+def test_refuses_to_overwrite_and_bad_options_write_nothing(converted, tmp_path):
+    before = converted.onnx_path.read_bytes()
+    with pytest.raises(UsageError, match="--overwrite"):
+        convert(NAME, out_dir=converted.out_dir)
+    assert converted.onnx_path.read_bytes() == before
+    for kwargs in ({"opset": 5}, {"batch": 0}, {"simplifier": "magic"}, {"involution": "x"}):
+        with pytest.raises(UsageError):
+            convert(NAME, out_dir=tmp_path / "bad", **kwargs)
+    with pytest.raises(UsageError, match="unknown model"):
+        convert("NoSuchNet", out_dir=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_simplifier_that_changes_outputs_is_caught(tmp_path, monkeypatch):
+    real = simplify.simplify
+
+    def corrupting(model, tool):
+        out = real(model, tool)
+        floats = [t for t in out.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+        init = max(floats, key=lambda t: int(np.prod(t.dims)))
+        arr = onnx.numpy_helper.to_array(init) * np.float32(1.01)
+        init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
+        return out
+
+    monkeypatch.setattr(simplify, "simplify", corrupting)
+    with pytest.raises(CheckFailed, match="changed the model's outputs"):
+        convert(NAME, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_fixed_batch(tmp_path):
+    res = convert(NAME, out_dir=tmp_path / "b2", batch=2, simplifier="onnxslim")
+    assert res.manifest.inputs[0].shape == [2, 3, 224, 224]
+    assert _ort(res.onnx_path, sample_batch(2)).shape == (2, 1000)
+
+
+def test_legacy_pdmodel_directory(tmp_path):
+    import paddle
+
+    net = create_model(NAME)
+    paddle.save(net.state_dict(), str(tmp_path / "w.pdparams"))
+    files = export_legacy(NAME, tmp_path / "w.pdparams", tmp_path / "legacy")
+    assert files.format == "legacy" and files.model_file.name == "inference.pdmodel"
+    res = convert(paddle_model=tmp_path / "legacy", out_dir=tmp_path / "out")
+    assert res.manifest.source["format"] == "legacy"
+    x = sample_batch(2)
+    want = PaddleRunner(tmp_path / "legacy", onednn=False).run(x)
+    got = _ort(res.onnx_path, x)
+    np.testing.assert_allclose(got, next(iter(want.values())), rtol=1e-4, atol=1e-4)
+
+
+def test_paddle2onnx_abort_becomes_a_clear_error(tmp_path, monkeypatch):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'converter log line' >&2\nkill -ABRT $$\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "inference.json").write_text("{}")
+    (tmp_path / "m" / "inference.pdiparams").write_bytes(b"")
+    with pytest.raises(paddle2onnx.ConversionError, match="SIGABRT") as info:
+        convert(paddle_model=tmp_path / "m", out_dir=tmp_path / "out")
+    assert "converter log line" in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_child_is_fenced_off_from_pip_and_network():
+    env = paddle2onnx._child_env()
+    assert env["POLYGRAPHY_AUTOINSTALL_DEPS"] == "0" and env["PIP_NO_INDEX"] == "1"
+    assert env["https_proxy"].startswith("http://127.0.0.1:")
+
+
+def test_cli_convert_json_and_errors(tmp_path, capsys):
+    from p2o.cli import main
+
+    assert main(["convert", "--model", NAME, "-o", str(tmp_path / "c"), "--json",
+                 "--simplifier", "none"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["manifest"]["model"] == NAME and os.path.exists(out["onnx"])
+    assert main(["convert", "--model", NAME, "-o", str(tmp_path / "c")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["convert", "--paddle-model", str(tmp_path / "nope")]) == 2
+    assert main(["convert"]) == 2
