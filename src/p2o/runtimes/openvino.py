@@ -1,0 +1,165 @@
+"""OpenVINO on the CPU, precision pinned.
+
+The CPU plugin's default inference precision is bf16 on CPUs that have it, so the hint is
+pinned: ``f32`` for precision fp32, ``bf16`` or ``f16`` when asked. A CPU without native
+f16 compiles an f16 request as bf16; the runner reads the compiled model's precision back
+and refuses such a substitution (``EnvironmentProblem``) instead of mislabelling it.
+
+OpenVINO's ONNX frontend does not expand model-local functions (p2o's ``ai.p2o``
+Involution is one): a model that has functions is inlined with
+``onnx.inliner.inline_local_functions`` into a temporary copy, read, and the copy removed.
+
+A model with a dynamic batch is compiled dynamic (the CPU plugin runs any batch; measured
+identical to a reshaped static compile). ``static_shapes=True`` instead reshapes the model
+to each feed's shapes and compiles one static model per shape (cached), as a device
+without dynamic shapes needs; that compile time is added to ``build_seconds``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from p2o.errors import EnvironmentProblem, UsageError
+from p2o.runtimes.base import Availability, Runner
+
+DEVICE = "CPU"
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
+    """``core.read_model`` of ``path``, through an inlined copy when it has local functions.
+
+    Returns the OpenVINO model and the ONNX graph's input and output names.
+    """
+    import onnx
+
+    header = onnx.load(str(path), load_external_data=False)
+    inputs = [i.name for i in header.graph.input]
+    initializers = {t.name for t in header.graph.initializer}
+    inputs = [n for n in inputs if n not in initializers]
+    outputs = [o.name for o in header.graph.output]
+    if not header.functions:
+        return core.read_model(str(path)), inputs, outputs
+
+    from onnx.inliner import inline_local_functions
+
+    full = onnx.load(str(path))  # with any external data, from the model's folder
+    inlined = inline_local_functions(full)
+    # read_model holds the ONNX content in memory (external data, only for a copy over
+    # protobuf's 2 GiB limit, is memory-mapped, which outlives the file on POSIX).
+    with tempfile.TemporaryDirectory(prefix="p2o-ov-", ignore_cleanup_errors=True) as tmp:
+        copy = Path(tmp) / "inlined.onnx"
+        large = inlined.ByteSize() >= PROTOBUF_LIMIT
+        onnx.save_model(inlined, str(copy), save_as_external_data=large)
+        model = core.read_model(str(copy))
+    return model, inputs, outputs
+
+
+class OpenVinoRunner(Runner):
+    """OpenVINO, CPU device, ``INFERENCE_PRECISION_HINT`` and ``INFERENCE_NUM_THREADS`` set."""
+
+    name = "openvino"
+    description = "OpenVINO, CPU, f32 precision hint"
+    precisions: ClassVar[tuple[str, ...]] = tuple(PRECISION_HINTS)
+
+    def __init__(self, model_path: Any, *, static_shapes: bool = False, **kw: Any) -> None:
+        super().__init__(model_path, **kw)
+        if self.precision not in PRECISION_HINTS:
+            raise UsageError(
+                f"{self.name}: precision {self.precision!r} not supported "
+                f"(choose from {', '.join(PRECISION_HINTS)})"
+            )
+        if int(self.threads) < 1:
+            raise UsageError(f"{self.name}: threads must be >= 1, got {self.threads}")
+        self.static_shapes = static_shapes
+        self._core: Any = None
+        self._model: Any = None
+        self._compiled: dict[tuple[tuple[int, ...], ...] | None, Any] = {}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            return Availability(
+                False, f"openvino is not installed ({exc}); pip install p2o[openvino]"
+            )
+        try:
+            devices = list(ov.Core().available_devices)
+        except Exception as exc:  # the plugin loader raises its own RuntimeError
+            return Availability(False, f"openvino cannot list its devices ({exc})")
+        if DEVICE not in devices:
+            return Availability(False, f"openvino has no {DEVICE} device (it has {devices})")
+        return Availability(True)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The properties given to ``compile_model``."""
+        return {
+            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
+            "INFERENCE_NUM_THREADS": int(self.threads),
+        }
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings,
+            "device": DEVICE,
+            "config": self.config,
+            "static_shapes": self.static_shapes,
+        }
+
+    def _compile(self, model: Any) -> Any:
+        compiled = self._core.compile_model(model, DEVICE, self.config)
+        wanted = PRECISION_HINTS[self.precision]
+        got = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        if got != wanted:
+            raise EnvironmentProblem(
+                f"{self.name}: asked for {wanted} inference but OpenVINO compiled {got} on "
+                "this CPU; refusing to report it as the precision asked"
+            )
+        return compiled.create_infer_request()
+
+    def _build(self) -> Any:
+        import openvino as ov
+
+        path = Path(self.model_path)
+        if not path.is_file():
+            raise UsageError(f"{self.name}: ONNX model not found: {path}")
+        self._core = ov.Core()
+        model, self.input_names, self.output_names = _read_onnx(self._core, path)
+        self._model = model
+        self._compiled.clear()
+        if not (self.static_shapes and model.is_dynamic()):
+            self._compiled[None] = self._compile(model)
+        return model
+
+    def _request(self, feed: dict[str, np.ndarray]) -> Any:
+        if None in self._compiled:
+            return self._compiled[None]
+        key = tuple(tuple(int(d) for d in feed[n].shape) for n in self.input_names)
+        if key not in self._compiled:
+            t0 = time.perf_counter()
+            model = self._model.clone()
+            try:
+                model.reshape(dict(zip(self.input_names, key, strict=True)))
+            except Exception as exc:  # OpenVINO raises RuntimeError on a bad shape
+                shapes = dict(zip(self.input_names, key, strict=True))
+                raise UsageError(
+                    f"{self.name}: cannot reshape the model to {shapes}: {exc}"
+                ) from exc
+            self._compiled[key] = self._compile(model)
+            self.build_seconds = (self.build_seconds or 0.0) + time.perf_counter() - t0
+        return self._compiled[key]
+
+    def _run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request = self._request(feed)
+        results = request.infer({n: feed[n] for n in self.input_names})
+        compiled = request.get_compiled_model()
+        return [np.array(results[compiled.output(n)]) for n in self.output_names]
