@@ -11,12 +11,13 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from p2o import __version__
 from p2o.errors import P2OError
 
-COMMANDS = ("zoo", "convert")  # modules of p2o.cli, each with register(subparsers)
+COMMANDS = ("zoo", "convert", "verify", "runtimes")  # modules of p2o.cli, each with register(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Paddle warns on import about a compiler cache it never uses here
+    warnings.filterwarnings("ignore", message="No ccache found")
+    os.environ.setdefault("GLOG_minloglevel", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
