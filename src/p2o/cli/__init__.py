@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from p2o import __version__
 from p2o.errors import P2OError
 
-COMMANDS = ("zoo", "convert", "verify", "runtimes")  # modules of p2o.cli, each with register(subparsers)
+COMMANDS = ("zoo", "convert", "verify", "runtimes", "release")  # modules of p2o.cli, each with register(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,10 @@ from p2o.zoo.registry import ModelInfo, list_models, model_info
 
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info"]
 
+# Synthesis calibrates on real images (seconds to minutes for the largest networks);
+# convert-then-verify in one process reuses the last result.
+_SYNTHETIC: dict[tuple[str, int], dict[str, Any]] = {}
+
 
 def create_model(name: str, weights: str | Path | None = None, seed: int = 0) -> Any:
     """Build zoo model ``name`` in eval mode.
@@ -25,7 +29,13 @@ def create_model(name: str, weights: str | Path | None = None, seed: int = 0) ->
     info = model_info(name)  # validates the name before anything heavy
     model = registry.build(name, num_classes=info.num_classes)
     if weights is None:
-        w.synthesize(model, seed=seed)
+        key = (info.architecture, seed)
+        if key in _SYNTHETIC:
+            w.load_strict(model, _SYNTHETIC[key], source=f"synthetic weights of {name}")
+        else:
+            w.synthesize(model, seed=seed)
+            _SYNTHETIC.clear()  # keep one network's weights: the next call is usually the same
+            _SYNTHETIC[key] = {k: v.numpy() for k, v in model.state_dict().items()}
     else:
         path = w.download_pretrained(name) if str(weights) == "pretrained" else Path(weights)
         w.load_strict(model, w.read_pdparams(path), source=str(path))

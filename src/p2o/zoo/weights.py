@@ -172,7 +172,7 @@ def _init_params(model: Any, rng: np.random.Generator) -> None:
             layer._variance.set_value(np.ones(n, "float32"))
 
 
-def calibrate_batchnorm(model: Any, images: np.ndarray) -> None:
+def calibrate_batchnorm(model: Any, images: np.ndarray) -> np.ndarray:
     """Set every BatchNorm's statistics to those of the data reaching it, in one eval pass.
 
     A forward pre-hook measures each BatchNorm's input (float64) and writes mean and
@@ -200,7 +200,7 @@ def calibrate_batchnorm(model: Any, images: np.ndarray) -> None:
     try:
         model.eval()
         with paddle.no_grad():
-            model(paddle.to_tensor(images))
+            return model(paddle.to_tensor(images)).numpy()
     finally:
         for h in handles:
             h.remove()
@@ -215,8 +215,6 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     calibrated on real photographs; the classifier scaled so that logits have a std of
     ``TARGET_LOGIT_STD``.
     """
-    import paddle
-
     from p2o.zoo.inputs import calibration_batch
 
     rng = np.random.default_rng(seed)
@@ -226,9 +224,7 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     if hasattr(model, "synthetic_tweaks"):
         model.synthetic_tweaks(rng)
     images = calibration_batch() if images is None else images
-    calibrate_batchnorm(model, images)
-    with paddle.no_grad():
-        logits = model(paddle.to_tensor(images)).numpy().astype(np.float64)
+    logits = calibrate_batchnorm(model, images).astype(np.float64)
     std = float(logits.std(axis=1).mean())
     if not np.isfinite(std) or std == 0.0:
         raise RuntimeError(f"synthetic weights (seed {seed}) give degenerate logits (std {std})")
