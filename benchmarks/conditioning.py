@@ -38,9 +38,16 @@ def measure(name: str, seed: int, images: np.ndarray) -> dict[str, object]:
     std = float(lb.std(axis=1).mean())
     top1 = len(set(lb.argmax(axis=1).tolist()))
     ok = bool(np.isfinite(lb).all() and 1 <= std <= 10 and top1 > 1 and rel <= REL_TARGET)
-    return {"model": name, "finite": bool(np.isfinite(lb).all()), "logit_std": std,
-            "distinct_top1": top1, "rel_onednn_vs_plain": rel, "ok": ok,
-            "create_s": t_create, "total_s": time.perf_counter() - t0}
+    return {
+        "model": name,
+        "finite": bool(np.isfinite(lb).all()),
+        "logit_std": std,
+        "distinct_top1": top1,
+        "rel_onednn_vs_plain": rel,
+        "ok": ok,
+        "create_s": t_create,
+        "total_s": time.perf_counter() - t0,
+    }
 
 
 def main() -> int:
@@ -56,9 +63,12 @@ def main() -> int:
     for name in names:
         r = measure(name, args.seed, images)
         rows.append(r)
-        print(f"{name:28} {r['finite']!s:>6} {r['logit_std']:7.3f} {r['distinct_top1']:>5} "
-              f"{r['rel_onednn_vs_plain']:17.2e} {'yes' if r['ok'] else 'NO '} "
-              f"{r['total_s']:.0f}", flush=True)
+        print(
+            f"{name:28} {r['finite']!s:>6} {r['logit_std']:7.3f} {r['distinct_top1']:>5} "
+            f"{r['rel_onednn_vs_plain']:17.2e} {'yes' if r['ok'] else 'NO '} "
+            f"{r['total_s']:.0f}",
+            flush=True,
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -37,7 +37,7 @@ def test_selection_and_shards(tmp_path):
     assert rel.select_models(str(f)) == ["ResNeSt50", "Res2Net50_vd_26w_4s_ssld"]
     everything = rel.select_models("*")
     shards = [rel.shard(everything, f"{k}/4") for k in range(1, 5)]
-    assert sorted(sum(shards, [])) == sorted(everything)
+    assert sorted(n for s in shards for n in s) == sorted(everything)
     assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1 :])
     for bad in ("0/4", "5/4", "x", "1/0"):
         with pytest.raises(UsageError):
@@ -60,8 +60,9 @@ def test_release_is_reproducible_and_a_broken_model_is_red(tmp_path, monkeypatch
     def corrupt_one_weight(model_file, params_file, opset):
         res = real(model_file, params_file, opset)
         m = onnx.load_from_string(res.onnx_bytes)
-        node = next(n for n in m.graph.node if n.op_type == "Constant"
-                    and len(n.attribute[0].t.dims) == 4)
+        node = next(
+            n for n in m.graph.node if n.op_type == "Constant" and len(n.attribute[0].t.dims) == 4
+        )
         t = node.attribute[0].t
         t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t) * np.float32(1.02), t.name))
         return dataclasses.replace(res, onnx_bytes=m.SerializeToString())
@@ -82,8 +83,22 @@ def test_release_is_reproducible_and_a_broken_model_is_red(tmp_path, monkeypatch
 def test_killed_run_leaves_nothing_that_looks_complete_and_resume_finishes(tmp_path):
     dist = tmp_path / "dist"
     models = "RegNetX_200MF,RegNetX_400MF,RegNetX_600MF"
-    cmd = [sys.executable, "-m", "p2o.cli", "release", "--models", models, "--out", str(dist),
-           "--runtimes", "ort-cpu", "--batch", "1", "--jobs", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "p2o.cli",
+        "release",
+        "--models",
+        models,
+        "--out",
+        str(dist),
+        "--runtimes",
+        "ort-cpu",
+        "--batch",
+        "1",
+        "--jobs",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while not (dist / "RegNetX_200MF" / "record.json").exists():
@@ -101,11 +116,14 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_resume_finishes(tmp_p
         rec = json.loads((d / "record.json").read_text())
         for f, sha in rec["artifacts"].items():
             assert sha256_file(d / f) == sha
-    unfinished = [p for p in dist.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and not (p / "record.json").exists()]
+    unfinished = [
+        p
+        for p in dist.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and not (p / "record.json").exists()
+    ]
     assert unfinished == []
 
-    rerun = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=900)
+    rerun = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr
     assert "RegNetX_200MF: up to date (resumed)" in rerun.stderr
     summary = json.loads((dist / "release.json").read_text())
@@ -114,18 +132,22 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_resume_finishes(tmp_p
 
 
 def test_shard_outputs_merge(tmp_path):
-    a = rel.release("RegNetX_200MF,RegNetX_400MF", out=tmp_path / "s1", options=FAST, jobs=0,
-                    shard_spec="1/2")
-    b = rel.release("RegNetX_200MF,RegNetX_400MF", out=tmp_path / "s2", options=FAST, jobs=0,
-                    shard_spec="2/2")
+    a = rel.release(
+        "RegNetX_200MF,RegNetX_400MF", out=tmp_path / "s1", options=FAST, jobs=0, shard_spec="1/2"
+    )
+    b = rel.release(
+        "RegNetX_200MF,RegNetX_400MF", out=tmp_path / "s2", options=FAST, jobs=0, shard_spec="2/2"
+    )
     assert [m["model"] for m in a["models"]] == ["RegNetX_200MF"]
     assert [m["model"] for m in b["models"]] == ["RegNetX_400MF"]
     merged = rel.merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "all")
     assert merged["passed"] and [m["model"] for m in merged["models"]] == [
-        "RegNetX_200MF", "RegNetX_400MF"]
+        "RegNetX_200MF",
+        "RegNetX_400MF",
+    ]
     assert len(_onnx_sums(tmp_path / "all")) == 2
     with pytest.raises(UsageError, match="more than one shard"):
-        rel.merge([tmp_path / "s1", tmp_path / "s1" ], tmp_path / "dup")
+        rel.merge([tmp_path / "s1", tmp_path / "s1"], tmp_path / "dup")
 
 
 def test_cli_release_bad_input(tmp_path, capsys):

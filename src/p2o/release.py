@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import fnmatch
 import hashlib
 import json
 import multiprocessing
@@ -143,7 +142,9 @@ def _weights_for(name: str, weights_dir: Path | None) -> str | None:
     for candidate in (f"{name}_pretrained.pdparams", f"{name}.pdparams"):
         if (weights_dir / candidate).is_file():
             return str(weights_dir / candidate)
-    raise UsageError(f"no weights for {name} in {weights_dir} (expected {name}_pretrained.pdparams)")
+    raise UsageError(
+        f"no weights for {name} in {weights_dir} (expected {name}_pretrained.pdparams)"
+    )
 
 
 def inputs_key(name: str, weights: str | None, options: ReleaseOptions) -> tuple[str, str]:
@@ -152,8 +153,10 @@ def inputs_key(name: str, weights: str | None, options: ReleaseOptions) -> tuple
     from p2o.zoo.weights import sha256_file
 
     wsha = sha256_file(weights) if weights else f"synthetic(seed={options.seed})"
-    blob = json.dumps({"model": name, "weights": wsha, "options": options.key(),
-                       "tools": tool_versions()}, sort_keys=True)
+    blob = json.dumps(
+        {"model": name, "weights": wsha, "options": options.key(), "tools": tool_versions()},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest(), wsha
 
 
@@ -163,7 +166,9 @@ def _peak_rss_mb() -> float:
     return round(max(own, kids) / 1024, 1)
 
 
-def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: str) -> dict[str, Any]:
+def build_model(
+    name: str, weights: str | None, options: ReleaseOptions, dist: str
+) -> dict[str, Any]:
     """Convert, verify (and bench) one model into its work dir, then publish it. In a worker."""
     from p2o.converter import convert
     from p2o.parity import report as rpt
@@ -177,16 +182,29 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     work.mkdir(parents=True)
     t0 = time.perf_counter()
     try:
-        res = convert(name, weights=weights, seed=options.seed, out_dir=work, opset=options.opset,
-                      simplifier=options.simplifier)
+        res = convert(
+            name,
+            weights=weights,
+            seed=options.seed,
+            out_dir=work,
+            opset=options.opset,
+            simplifier=options.simplifier,
+        )
         rec.stage_seconds["convert"] = round(time.perf_counter() - t0, 2)
         rec.stage_seconds.update({f"convert.{k}": v for k, v in res.manifest.stage_seconds.items()})
         rec.stage_peak_rss_mb["convert"] = _peak_rss_mb()
         t1 = time.perf_counter()
-        result = verify(name, onnx_file=res.onnx_path, weights=weights, seed=options.seed,
-                        tolerance=options.tolerance, runtimes=options.runtimes,
-                        batches=options.batches, strict=options.strict,
-                        save_golden=work / "golden.npz")
+        result = verify(
+            name,
+            onnx_file=res.onnx_path,
+            weights=weights,
+            seed=options.seed,
+            tolerance=options.tolerance,
+            runtimes=options.runtimes,
+            batches=options.batches,
+            strict=options.strict,
+            save_golden=work / "golden.npz",
+        )
         rpt.write_report(work / "report.md", result)
         rec.stage_seconds["verify"] = round(time.perf_counter() - t1, 2)
         rec.stage_peak_rss_mb["verify"] = _peak_rss_mb()
@@ -216,14 +234,21 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     return rec.to_dict()
 
 
-def _bench(onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions,
-           work: Path) -> dict[str, Any]:
+def _bench(
+    onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions, work: Path
+) -> dict[str, Any]:
     try:
         from p2o.parity import latency
     except ImportError as exc:  # the bench stage is optional
         return {"error": f"bench unavailable: {exc}"}
-    result = latency.bench(name, onnx_file=onnx_path, weights=weights, seed=options.seed,
-                           runtimes=("paddle", *options.runtimes), batches=options.batches)
+    result = latency.bench(
+        name,
+        onnx_file=onnx_path,
+        weights=weights,
+        seed=options.seed,
+        runtimes=("paddle", *options.runtimes),
+        batches=options.batches,
+    )
     return result.to_dict()
 
 
@@ -233,8 +258,9 @@ def _worker(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, Any]
     name, weights, opts, dist = args
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
     warnings.filterwarnings("ignore", message="No ccache found")
-    options = ReleaseOptions(**{**opts, "runtimes": tuple(opts["runtimes"]),
-                                "batches": tuple(opts["batches"])})
+    options = ReleaseOptions(
+        **{**opts, "runtimes": tuple(opts["runtimes"]), "batches": tuple(opts["batches"])}
+    )
     return build_model(name, weights, options, dist)
 
 
@@ -329,7 +355,11 @@ def release(
     todo = []
     for name, weights in plan:
         old = load_record(dist, name) if resume else None
-        if old is not None and old.passed and old.inputs_key == inputs_key(name, weights, options)[0]:
+        if (
+            old is not None
+            and old.passed
+            and old.inputs_key == inputs_key(name, weights, options)[0]
+        ):
             old.skipped_resume = True
             records[name] = old
             report(old)
@@ -340,19 +370,25 @@ def release(
     with _terminate_on_signals():
         if jobs == 0:
             for name, weights in todo:
-                records[name] = ModelRecord.from_dict(build_model(name, weights, options, str(dist)))
+                records[name] = ModelRecord.from_dict(
+                    build_model(name, weights, options, str(dist))
+                )
                 report(records[name])
         elif todo:
             ctx = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
             try:
-                futures = {pool.submit(_worker, (n, w, options.key(), str(dist))): n for n, w in todo}
+                futures = {
+                    pool.submit(_worker, (n, w, options.key(), str(dist))): n for n, w in todo
+                }
                 for fut in cf.as_completed(futures):
                     name = futures[fut]
                     try:
                         records[name] = ModelRecord.from_dict(fut.result())
                     except Exception as exc:  # the worker process died
-                        records[name] = ModelRecord(name, "error", f"worker died: {exc!r}", "", "", "")
+                        records[name] = ModelRecord(
+                            name, "error", f"worker died: {exc!r}", "", "", ""
+                        )
                     report(records[name])
             except BaseException:
                 for p in list(getattr(pool, "_processes", {}).values()):
@@ -363,15 +399,25 @@ def release(
             pool.shutdown()
     shutil.rmtree(dist / WORK, ignore_errors=True)
     ordered = [records[n] for n, _ in plan]
-    return write_aggregates(dist, ordered, options, time.perf_counter() - t0,
-                            {"shard": shard_spec, "jobs": jobs, "models": names})
+    return write_aggregates(
+        dist,
+        ordered,
+        options,
+        time.perf_counter() - t0,
+        {"shard": shard_spec, "jobs": jobs, "models": names},
+    )
 
 
 # --------------------------------------------------------------------------- aggregates
 
 
-def write_aggregates(dist: Path, records: list[ModelRecord], options: ReleaseOptions | None,
-                     seconds: float, run: dict[str, Any]) -> dict[str, Any]:
+def write_aggregates(
+    dist: Path,
+    records: list[ModelRecord],
+    options: ReleaseOptions | None,
+    seconds: float,
+    run: dict[str, Any],
+) -> dict[str, Any]:
     from p2o.converter.manifest import tool_versions, write_atomic
 
     passed = bool(records) and all(r.passed for r in records)
@@ -431,14 +477,19 @@ def junit(records: list[ModelRecord]) -> bytes:
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for rec in records:
         results = rec.verify.get("results") or []
-        cases = results or [{"runtime": "convert", "status": rec.status, "reason": rec.reason,
-                             "settings": {}}]
+        cases = results or [
+            {"runtime": "convert", "status": rec.status, "reason": rec.reason, "settings": {}}
+        ]
         for r in cases:
             counts["tests"] += 1
             batch = r.get("settings", {}).get("batch")
-            case = ET.SubElement(suite, "testcase", classname=f"p2o.release.{rec.model}",
-                                 name=f"{r['runtime']}" + (f"[bs={batch}]" if batch else ""),
-                                 time=str(rec.stage_seconds.get("total", 0)))
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"p2o.release.{rec.model}",
+                name=f"{r['runtime']}" + (f"[bs={batch}]" if batch else ""),
+                time=str(rec.stage_seconds.get("total", 0)),
+            )
             status, reason = r["status"], r.get("reason") or rec.reason
             if status == "failed":
                 counts["failures"] += 1
@@ -456,7 +507,9 @@ def junit(records: list[ModelRecord]) -> bytes:
 
 
 def _row(rec: ModelRecord) -> dict[str, str]:
-    worst = [r.get("min_tolerance") for r in rec.verify.get("results", []) if r.get("min_tolerance")]
+    worst = [
+        r.get("min_tolerance") for r in rec.verify.get("results", []) if r.get("min_tolerance")
+    ]
     numeric = [w for w in worst if isinstance(w, (int, float))]
     s = rec.stage_seconds
     return {
@@ -476,10 +529,14 @@ def markdown(records: list[ModelRecord], summary: dict[str, Any]) -> str:
     rows = [_row(r) for r in records]
     cols = list(rows[0]) if rows else []
     c = summary["counts"]
-    out = [f"# p2o release — {'PASSED' if summary['passed'] else 'FAILED'}", "",
-           f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors; "
-           f"{summary['seconds']} s", "",
-           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out = [
+        f"# p2o release — {'PASSED' if summary['passed'] else 'FAILED'}",
+        "",
+        f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors; {summary['seconds']} s",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
     out += ["| " + " | ".join(r[k].replace("|", "/") for k in cols) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
@@ -492,13 +549,20 @@ def html_page(records: list[ModelRecord], summary: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in cols)
     body = "".join(
         f"<tr style='background:{'#d7f5dd' if r['status'] == 'passed' else '#f9d0d0'}'>"
-        + "".join(f"<td>{html.escape(r[k])}</td>" for k in cols) + "</tr>" for r in rows
+        + "".join(f"<td>{html.escape(r[k])}</td>" for k in cols)
+        + "</tr>"
+        for r in rows
     )
     verdict = "PASSED" if summary["passed"] else "FAILED"
-    plots = "".join(f"<h3>{html.escape(r.model)}</h3><img src='{html.escape(r.model)}/bench.png'>"
-                    for r in records if r.bench.get("plot"))
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>p2o release</title>"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-            "td,th{border:1px solid #999;padding:3px 6px;font-size:13px}</style></head><body>"
-            f"<h1>p2o release — {verdict}</h1><table><tr>{head}</tr>{body}</table>{plots}"
-            "</body></html>\n")
+    plots = "".join(
+        f"<h3>{html.escape(r.model)}</h3><img src='{html.escape(r.model)}/bench.png'>"
+        for r in records
+        if r.bench.get("plot")
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>p2o release</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:3px 6px;font-size:13px}</style></head><body>"
+        f"<h1>p2o release — {verdict}</h1><table><tr>{head}</tr>{body}</table>{plots}"
+        "</body></html>\n"
+    )

@@ -141,8 +141,21 @@ def test_child_is_fenced_off_from_pip_and_network():
 def test_cli_convert_json_and_errors(tmp_path, capsys):
     from p2o.cli import main
 
-    assert main(["convert", "--model", NAME, "-o", str(tmp_path / "c"), "--json",
-                 "--simplifier", "none"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--model",
+                NAME,
+                "-o",
+                str(tmp_path / "c"),
+                "--json",
+                "--simplifier",
+                "none",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["manifest"]["model"] == NAME and os.path.exists(out["onnx"])
     assert main(["convert", "--model", NAME, "-o", str(tmp_path / "c")]) == 2

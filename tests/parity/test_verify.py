@@ -86,8 +86,17 @@ BREAKERS = {
 
 
 def test_the_intact_conversion_passes(raw, paddle_dir):
-    code = main(["verify", "--onnx", str(raw), "--paddle-model", str(paddle_dir),
-                 "--runtimes", "ort-cpu,openvino"])
+    code = main(
+        [
+            "verify",
+            "--onnx",
+            str(raw),
+            "--paddle-model",
+            str(paddle_dir),
+            "--runtimes",
+            "ort-cpu,openvino",
+        ]
+    )
     assert code == 0
 
 
@@ -96,8 +105,18 @@ def test_a_broken_conversion_fails(raw, paddle_dir, tmp_path, breaker, capsys):
     m = onnx.load(str(raw))
     BREAKERS[breaker](m)
     broken = _save(m, tmp_path / "broken.onnx")
-    code = main(["verify", "--onnx", broken, "--paddle-model", str(paddle_dir),
-                 "--runtimes", "ort-cpu", "--json"])
+    code = main(
+        [
+            "verify",
+            "--onnx",
+            broken,
+            "--paddle-model",
+            str(paddle_dir),
+            "--runtimes",
+            "ort-cpu",
+            "--json",
+        ]
+    )
     assert code == 1
     out = json.loads(capsys.readouterr().out)
     assert out["passed"] is False
@@ -138,8 +157,12 @@ def test_skipped_input_normalization_fails(tmp_path, raw):
         def __init__(self, net):
             super().__init__()
             self.net = net
-            self.mean = paddle.to_tensor(np.array([0.485, 0.456, 0.406], "float32").reshape(1, 3, 1, 1) * 255)
-            self.std = paddle.to_tensor(np.array([0.229, 0.224, 0.225], "float32").reshape(1, 3, 1, 1) * 255)
+            self.mean = paddle.to_tensor(
+                np.array([0.485, 0.456, 0.406], "float32").reshape(1, 3, 1, 1) * 255
+            )
+            self.std = paddle.to_tensor(
+                np.array([0.229, 0.224, 0.225], "float32").reshape(1, 3, 1, 1) * 255
+            )
 
         def forward(self, x):
             return self.net((x - self.mean) / self.std)
@@ -147,8 +170,13 @@ def test_skipped_input_normalization_fails(tmp_path, raw):
     export_static(Normalized(create_model(NAME)), tmp_path / "pd")
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 3, 224, 224)).astype("float32")
     np.save(tmp_path / "pixels.npy", pixels)
-    res = verify(onnx_file=raw, paddle_model=tmp_path / "pd", runtimes=["ort-cpu"],
-                 inputs=str(tmp_path / "pixels.npy"), batches=[1])
+    res = verify(
+        onnx_file=raw,
+        paddle_model=tmp_path / "pd",
+        runtimes=["ort-cpu"],
+        inputs=str(tmp_path / "pixels.npy"),
+        batches=[1],
+    )
     assert res.exit_code == 1
 
 
@@ -180,12 +208,19 @@ def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
 
 
 def test_unavailable_runtime_is_skipped_and_strict_fails(raw, paddle_dir):
-    res = verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu", "ort-cuda"], batches=[1])
+    res = verify(
+        onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu", "ort-cuda"], batches=[1]
+    )
     skipped = [r for r in res.report.results if r.status == "skipped"]
     assert skipped and "CUDAExecutionProvider" in skipped[0].reason
     assert res.exit_code == 0
-    strict = verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu", "ort-cuda"],
-                    batches=[1], strict=True)
+    strict = verify(
+        onnx_file=raw,
+        paddle_model=paddle_dir,
+        runtimes=["ort-cpu", "ort-cuda"],
+        batches=[1],
+        strict=True,
+    )
     assert strict.exit_code == 1
 
 
@@ -211,12 +246,42 @@ def test_reports(raw, paddle_dir, tmp_path):
     m = onnx.load(str(raw))
     break_conv_weight(m)
     broken = _save(m, tmp_path / "broken.onnx")
-    code = main(["verify", "--onnx", broken, "--paddle-model", str(paddle_dir), "--runtimes",
-                 "ort-cpu,ort-cuda", "--batch", "1", "--junit", str(junit), "--report", str(md)])
+    code = main(
+        [
+            "verify",
+            "--onnx",
+            broken,
+            "--paddle-model",
+            str(paddle_dir),
+            "--runtimes",
+            "ort-cpu,ort-cuda",
+            "--batch",
+            "1",
+            "--junit",
+            str(junit),
+            "--report",
+            str(md),
+        ]
+    )
     assert code == 1
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite.get("failures") == "1" and suite.get("skipped") == "1" and suite.get("tests") == "2"
+    assert (
+        suite.get("failures") == "1" and suite.get("skipped") == "1" and suite.get("tests") == "2"
+    )
     assert "FAILED" in md.read_text()
-    main(["verify", "--onnx", str(raw), "--paddle-model", str(paddle_dir), "--runtimes",
-          "ort-cpu", "--batch", "1", "--report", str(html)])
+    main(
+        [
+            "verify",
+            "--onnx",
+            str(raw),
+            "--paddle-model",
+            str(paddle_dir),
+            "--runtimes",
+            "ort-cpu",
+            "--batch",
+            "1",
+            "--report",
+            str(html),
+        ]
+    )
     assert "PASSED" in html.read_text() and "<table>" in html.read_text()

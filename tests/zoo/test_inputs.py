@@ -38,7 +38,9 @@ def test_folder_batch(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")
     batch = inputs.folder_batch(tmp_path)
     assert batch.shape == (2, 3, 224, 224)
-    np.testing.assert_allclose(batch[0], inputs.preprocess(inputs.skimage_photo("chelsea")), atol=1e-6)
+    np.testing.assert_allclose(
+        batch[0], inputs.preprocess(inputs.skimage_photo("chelsea")), atol=1e-6
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no images"):
         inputs.folder_batch(tmp_path / "empty")

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from p2o.errors import UsageError
-from p2o.zoo import list_models, model_info
-from p2o.zoo import registry
+from p2o.zoo import list_models, model_info, registry
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seed_tables.json"
 
@@ -56,7 +55,9 @@ def test_unknown_name_is_a_usage_error_with_a_hint():
 
 @pytest.mark.skipif(not SHARED.exists(), reason="shared reference folder not beside the checkout")
 def test_package_data_equals_shared_reference():
-    ours = json.loads(registry.resources.files("p2o.zoo").joinpath("data/seed_tables.json").read_text())
+    ours = json.loads(
+        registry.resources.files("p2o.zoo").joinpath("data/seed_tables.json").read_text()
+    )
     assert ours == json.loads(SHARED.read_text())
 
 
@@ -75,4 +76,6 @@ def test_layout_checker_fails_on_a_wrong_state_dict():
     assert "missing keys" in problems and "unexpected keys (1): extra.weight" in problems
     assert first in problems
     reordered = dict(reversed(list(good.items())))
-    assert registry.layout_mismatches(reordered, "RegNetX_200MF") == ["same keys but in a different order"]
+    assert registry.layout_mismatches(reordered, "RegNetX_200MF") == [
+        "same keys but in a different order"
+    ]

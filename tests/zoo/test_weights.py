@@ -24,7 +24,9 @@ def pdparams(tmp_path_factory) -> Path:
     """An official-format weights file: a state dict with PaddleClas's keys."""
     model = registry.build(NAME)
     rng = np.random.default_rng(7)
-    state = {k: rng.standard_normal(v.shape).astype("float32") for k, v in model.state_dict().items()}
+    state = {
+        k: rng.standard_normal(v.shape).astype("float32") for k, v in model.state_dict().items()
+    }
     path = tmp_path_factory.mktemp("w") / f"{NAME}_pretrained.pdparams"
     paddle.save(state, str(path))
     return path
@@ -107,7 +109,8 @@ def test_pretrained_download_cache_and_reuse(pdparams, tmp_path, monkeypatch):
     monkeypatch.setenv("P2O_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")
     model = create_model(NAME, weights="pretrained")
     np.testing.assert_array_equal(
-        model.state_dict()["out.bias"].numpy(), paddle.load(str(pdparams), return_numpy=True)["out.bias"]
+        model.state_dict()["out.bias"].numpy(),
+        paddle.load(str(pdparams), return_numpy=True)["out.bias"],
     )
     # a corrupted cache entry is detected by its checksum and fetched again
     path.write_bytes(b"garbage")

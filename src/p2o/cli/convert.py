@@ -17,7 +17,9 @@ def batch_arg(value: str) -> int | None:
     try:
         n = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a positive integer, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'dynamic' or a positive integer, got {value!r}"
+        ) from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"batch must be >= 1, got {n}")
     return n
@@ -39,14 +41,28 @@ def weights_of(args: argparse.Namespace) -> str | None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert to ONNX", description=__doc__)
     add_model_source(p)
-    p.add_argument("--paddle-model", metavar="DIR",
-                   help="an exported Paddle inference model (inference.json or .pdmodel + .pdiparams)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--batch", type=batch_arg, default=None, metavar="dynamic|N",
-                   help="batch dimension (default dynamic)")
+    p.add_argument(
+        "--paddle-model",
+        metavar="DIR",
+        help="an exported Paddle inference model (inference.json or .pdmodel + .pdiparams)",
+    )
+    p.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    p.add_argument(
+        "--batch",
+        type=batch_arg,
+        default=None,
+        metavar="dynamic|N",
+        help="batch dimension (default dynamic)",
+    )
     p.add_argument("--simplifier", choices=SIMPLIFIERS, default="onnxsim")
-    p.add_argument("--involution", choices=INVOLUTION_MODES, default="function",
-                   help="RedNet: one custom op with a function body (default) or paddle2onnx's unfold")
+    p.add_argument(
+        "--involution",
+        choices=INVOLUTION_MODES,
+        default="function",
+        help="RedNet: one custom op with a function body (default) or paddle2onnx's unfold",
+    )
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (default p2o-out/NAME)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing conversion")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
@@ -55,8 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.paddle_model is None):
-        print("p2o convert: error: give exactly one of --model NAME or --paddle-model DIR",
-              file=sys.stderr)
+        print(
+            "p2o convert: error: give exactly one of --model NAME or --paddle-model DIR",
+            file=sys.stderr,
+        )
         return 2
     result = convert(
         args.model,
@@ -82,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  nodes: {counts}")
     for op in m.custom_ops:
         print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
-    print(f"  simplified vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
-          f"(<= {m.equivalence['rtol']:g})")
+    print(
+        f"  simplified vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
+        f"(<= {m.equivalence['rtol']:g})"
+    )
     print(f"  sha256 {m.onnx_sha256}")
     print("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
     for note in m.notes:

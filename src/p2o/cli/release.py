@@ -14,19 +14,34 @@ from p2o.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("release", help="release gate over many models", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("merge", nargs="*", metavar="merge DIR",
-                   help="`merge DIR [DIR ...]`: join shard outputs into --out")
-    p.add_argument("--models", metavar="PATTERN|NAMES|FILE",
-                   help="fnmatch pattern, comma-separated names, or a file of names")
+    p = sub.add_parser(
+        "release",
+        help="release gate over many models",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "merge",
+        nargs="*",
+        metavar="merge DIR",
+        help="`merge DIR [DIR ...]`: join shard outputs into --out",
+    )
+    p.add_argument(
+        "--models",
+        metavar="PATTERN|NAMES|FILE",
+        help="fnmatch pattern, comma-separated names, or a file of names",
+    )
     p.add_argument("--weights-dir", metavar="DIR", help="<model>_pretrained.pdparams files")
     p.add_argument("--out", default="dist", metavar="DIST", help="output directory (default dist)")
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--runtimes", type=name_list, default=list(rel.DEFAULT_RUNTIMES))
     p.add_argument("--batch", type=int_list, default=[1, 4], metavar="1,4")
-    p.add_argument("--bench", action=argparse.BooleanOptionalAction, default=False,
-                   help="also benchmark each model (default off)")
+    p.add_argument(
+        "--bench",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also benchmark each model (default off)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="models in parallel, one process each")
     p.add_argument("--shard", metavar="K/N", help="run the K-th of N disjoint slices")
     p.add_argument("--resume", action="store_true", help="skip models already released as is")
@@ -44,13 +59,27 @@ def run(args: argparse.Namespace) -> int:
         if not args.models:
             raise UsageError("--models is required (a pattern such as '*', names, or a file)")
         options = rel.ReleaseOptions(
-            tolerance=args.tolerance, runtimes=tuple(args.runtimes), batches=tuple(args.batch),
-            bench=args.bench, strict=args.strict, seed=args.seed)
-        summary = rel.release(args.models, out=args.out, weights_dir=args.weights_dir,
-                              options=options, jobs=args.jobs, shard_spec=args.shard,
-                              resume=args.resume)
+            tolerance=args.tolerance,
+            runtimes=tuple(args.runtimes),
+            batches=tuple(args.batch),
+            bench=args.bench,
+            strict=args.strict,
+            seed=args.seed,
+        )
+        summary = rel.release(
+            args.models,
+            out=args.out,
+            weights_dir=args.weights_dir,
+            options=options,
+            jobs=args.jobs,
+            shard_spec=args.shard,
+            resume=args.resume,
+        )
     c = summary["counts"]
     verdict = "PASSED" if summary["passed"] else "FAILED"
-    print(f"{verdict}: {c['passed']} passed, {c['failed']} failed, {c['error']} errors "
-          f"→ {args.out}/release.json, report.html, junit.xml, SHA256SUMS", file=sys.stderr)
+    print(
+        f"{verdict}: {c['passed']} passed, {c['failed']} failed, {c['error']} errors "
+        f"→ {args.out}/release.json, report.html, junit.xml, SHA256SUMS",
+        file=sys.stderr,
+    )
     return 0 if summary["passed"] else 1

@@ -18,8 +18,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     rows = rt.availability_table()
     if args.json:
-        data = [{"name": n, "description": d, "consumes": rt.kind(n), "available": a.available,
-                 "reason": a.reason} for n, d, a in rows]
+        data = [
+            {
+                "name": n,
+                "description": d,
+                "consumes": rt.kind(n),
+                "available": a.available,
+                "reason": a.reason,
+            }
+            for n, d, a in rows
+        ]
         json.dump(data, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0

@@ -17,7 +17,9 @@ def int_list(value: str) -> list[int]:
     try:
         items = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from None
     if not items or any(i < 1 for i in items):
         raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {value!r}")
     return items
@@ -45,27 +47,50 @@ def output_tolerances(values: list[str] | None) -> dict[str, float]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="prove the ONNX file computes what Paddle computes",
-                       description=__doc__)
+    p = sub.add_parser(
+        "verify", help="prove the ONNX file computes what Paddle computes", description=__doc__
+    )
     add_model_source(p)
     p.add_argument("--onnx", metavar="FILE", help="the ONNX file to verify")
     p.add_argument("--paddle-model", metavar="DIR", help="reference: an exported Paddle model")
     p.add_argument("--golden", metavar="F.npz", help="reference: saved golden outputs (no Paddle)")
     p.add_argument("--save-golden", metavar="F.npz", help="save inputs + reference outputs")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"per-element bound (default {DEFAULT_TOLERANCE:g}; see docs/verify.md)")
-    p.add_argument("--output-tolerance", action="append", metavar="NAME=TOL",
-                   help="a tolerance for one output (repeatable)")
-    p.add_argument("--runtimes", type=name_list, default=list(DEFAULT_RUNTIMES),
-                   help=f"comma-separated (default {','.join(DEFAULT_RUNTIMES)}; see `p2o runtimes`)")
-    p.add_argument("--inputs", default="samples",
-                   help="samples (default: photographs), random[:N], an image folder, or .npz/.npy")
-    p.add_argument("--batch", type=int_list, default=list(DEFAULT_BATCHES), metavar="1,4,8",
-                   help="batch sizes (default 1,4)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"per-element bound (default {DEFAULT_TOLERANCE:g}; see docs/verify.md)",
+    )
+    p.add_argument(
+        "--output-tolerance",
+        action="append",
+        metavar="NAME=TOL",
+        help="a tolerance for one output (repeatable)",
+    )
+    p.add_argument(
+        "--runtimes",
+        type=name_list,
+        default=list(DEFAULT_RUNTIMES),
+        help=f"comma-separated (default {','.join(DEFAULT_RUNTIMES)}; see `p2o runtimes`)",
+    )
+    p.add_argument(
+        "--inputs",
+        default="samples",
+        help="samples (default: photographs), random[:N], an image folder, or .npz/.npy",
+    )
+    p.add_argument(
+        "--batch",
+        type=int_list,
+        default=list(DEFAULT_BATCHES),
+        metavar="1,4,8",
+        help="batch sizes (default 1,4)",
+    )
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
     p.add_argument("--threads", type=int, default=2, help="threads of every CPU engine (default 2)")
     p.add_argument("--strict", action="store_true", help="a skipped runtime fails the check")
-    p.add_argument("--work-dir", metavar="DIR", help="where --model conversions go (default p2o-out)")
+    p.add_argument(
+        "--work-dir", metavar="DIR", help="where --model conversions go (default p2o-out)"
+    )
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--report", metavar="FILE", help="write a .md or .html report")

@@ -29,12 +29,18 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no model matches {args.pattern!r}", file=sys.stderr)
         return 0
-    head = f"{'model':28} {'family':8} {'params (M)':>10} {'seed (M)':>9} {'FLOPs (G)':>9} {'top-1':>6}"
+    head = (
+        f"{'model':28} {'family':8} {'params (M)':>10} {'seed (M)':>9} "
+        f"{'FLOPs (G)':>9} {'top-1':>6}"
+    )
     print(head)
     print("-" * len(head))
     for i in infos:
         mark = ""
-        if i.seed_params_m is not None and abs(i.params / 1e6 - i.seed_params_m) > 0.02 * i.seed_params_m:
+        if (
+            i.seed_params_m is not None
+            and abs(i.params / 1e6 - i.seed_params_m) > 0.02 * i.seed_params_m
+        ):
             mark = "  *"
         print(
             f"{i.name:28} {i.family:8} {i.params / 1e6:10.2f} {_fmt(i.seed_params_m, '9.2f')} "

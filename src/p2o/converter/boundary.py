@@ -142,7 +142,9 @@ def cut(model: onnx.ModelProto, inputs: list[str], output: str) -> list[onnx.Nod
             continue
         leaks = [t for t in node.input if t in inside and t != output]
         if leaks:
-            raise ValueError(f"region of {output} is not self-contained: {leaks[0]} used by {node.name}")
+            raise ValueError(
+                f"region of {output} is not self-contained: {leaks[0]} used by {node.name}"
+            )
     if any(o.name in inside - {output} for o in graph.output):
         raise ValueError(f"region of {output} feeds a graph output")
     return [n for n in graph.node if n.output and n.output[0] in region]

@@ -58,9 +58,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run_child(model_file: Path, params_file: Path, opset: int, auto_upgrade: bool) -> tuple[
-    int, bytes | None, str
-]:
+def _run_child(
+    model_file: Path, params_file: Path, opset: int, auto_upgrade: bool
+) -> tuple[int, bytes | None, str]:
     with tempfile.TemporaryDirectory(prefix="p2o-paddle2onnx-") as tmp:
         request = Path(tmp) / "request.json"
         out = Path(tmp) / "model.onnx"

@@ -76,7 +76,9 @@ def _specs(values: Any) -> list[TensorSpec]:
         dims: list[int | str] = [
             d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim
         ]
-        specs.append(TensorSpec(v.name, dims, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name))
+        specs.append(
+            TensorSpec(v.name, dims, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name)
+        )
     return specs
 
 
@@ -118,7 +120,9 @@ def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> in
         by_index.setdefault(m.index, {})[m.role] = m
     for index, roles in sorted(by_index.items()):
         if set(roles) != set(boundary.ROLES):
-            raise CheckFailed(f"involution {index}: markers {sorted(roles)} incomplete after export")
+            raise CheckFailed(
+                f"involution {index}: markers {sorted(roles)} incomplete after export"
+            )
         x, k, out = roles["input"], roles["kernel"], roles["output"]
         try:
             region = boundary.cut(model, [x.output, k.output], out.input)
@@ -130,7 +134,9 @@ def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> in
         graph.node.remove(out.node)
         graph.node.insert(
             position,
-            op.make_node(x.output, k.output, out.output, name=f"Involution_{index}", **configs[index]),
+            op.make_node(
+                x.output, k.output, out.output, name=f"Involution_{index}", **configs[index]
+            ),
         )
     boundary.strip(model)
     if by_index:
@@ -205,11 +211,17 @@ def convert(
                 weights_desc = f"synthetic(seed={seed})"
             else:
                 weights_desc = "pretrained" if str(weights) == "pretrained" else str(weights)
-            source = {"kind": "zoo", "name": name, "weights": weights_desc,
-                      "weights_sha256": state_sha256(net)}
+            source = {
+                "kind": "zoo",
+                "name": name,
+                "weights": weights_desc,
+                "weights_sha256": state_sha256(net),
+            }
             mark = involution == "function" and info.family == "RedNet"
             with stages("export"):
-                ctx = _marked_involutions(net) if mark else contextlib.nullcontext([])
+                ctx: contextlib.AbstractContextManager[list[dict[str, int]]] = (
+                    _marked_involutions(net) if mark else contextlib.nullcontext([])
+                )
                 with ctx as configs:
                     files = export.export_static(net, Path(tmp) / "paddle", shape, batch)
         else:
@@ -219,12 +231,18 @@ def convert(
             _prepare_out_dir(out, overwrite)
             from p2o.zoo.weights import sha256_file
 
-            source = {"kind": "paddle-model", "path": str(Path(paddle_model).resolve()),  # type: ignore[arg-type]
-                      "format": files.format, "weights": str(files.params_file),
-                      "weights_sha256": sha256_file(files.params_file)}
+            source = {
+                "kind": "paddle-model",
+                "path": str(Path(paddle_model).resolve()),  # type: ignore[arg-type]
+                "format": files.format,
+                "weights": str(files.params_file),
+                "weights_sha256": sha256_file(files.params_file),
+            }
             if involution == "function":
-                notes.append("a foreign Paddle model carries no involution markers: "
-                             "any involution keeps paddle2onnx's unfold lowering")
+                notes.append(
+                    "a foreign Paddle model carries no involution markers: "
+                    "any involution keeps paddle2onnx's unfold lowering"
+                )
 
         with stages("paddle2onnx"):
             p2o_result = paddle2onnx.convert(files.model_file, files.params_file, opset)
@@ -240,9 +258,15 @@ def convert(
         if mapped:
             from p2o.converter.ops import involution as op
 
-            custom_ops.append({"domain": op.DOMAIN, "op_type": op.OP_TYPE, "count": mapped,
-                               "configurations": sorted({tuple(sorted(c.items())) for c in configs}),
-                               "function": "model-local ONNX function of standard ops"})
+            custom_ops.append(
+                {
+                    "domain": op.DOMAIN,
+                    "op_type": op.OP_TYPE,
+                    "count": mapped,
+                    "configurations": sorted({tuple(sorted(c.items())) for c in configs}),
+                    "function": "model-local ONNX function of standard ops",
+                }
+            )
 
         with stages("check"):
             try:
@@ -271,8 +295,12 @@ def convert(
         manifest = Manifest(
             model=name,
             source=source,
-            options={"opset": opset, "batch": batch or "dynamic", "simplifier": simplifier,
-                     "involution": involution},
+            options={
+                "opset": opset,
+                "batch": batch or "dynamic",
+                "simplifier": simplifier,
+                "involution": involution,
+            },
             tools=tool_versions(),
             opset=p2o_result.opset,
             opset_requested=opset,
@@ -282,9 +310,12 @@ def convert(
             node_counts=counts,
             custom_ops=custom_ops,
             stage_seconds=stages.seconds,
-            equivalence={"inputs": f"{len(feed[feed_name])} sample photographs",
-                         "max_abs": eq.max_abs, "max_rel": eq.max_rel,
-                         "rtol": simplify.EQUIVALENCE_RTOL},
+            equivalence={
+                "inputs": f"{len(feed[feed_name])} sample photographs",
+                "max_abs": eq.max_abs,
+                "max_rel": eq.max_rel,
+                "rtol": simplify.EQUIVALENCE_RTOL,
+            },
             onnx_sha256=hashlib.sha256(data).hexdigest(),
             onnx_bytes=len(data),
             notes=notes,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from p2o.errors import CheckFailed, UsageError
+from p2o.errors import CheckFailed, EnvironmentProblem, UsageError
 
 SIMPLIFIERS = ("onnxsim", "onnxslim", "none")
 EQUIVALENCE_RTOL = 1e-5  # max|a - b| <= rtol * max|a|, a = unsimplified model's outputs
@@ -40,8 +40,15 @@ def simplify(model: onnx.ModelProto, tool: str) -> onnx.ModelProto:
     raise UsageError(f"unknown simplifier {tool!r} (choose from {', '.join(SIMPLIFIERS)})")
 
 
-def ort_run(model: onnx.ModelProto, feed: dict[str, np.ndarray], threads: int = 2) -> list[np.ndarray]:
-    import onnxruntime as ort
+def ort_run(
+    model: onnx.ModelProto, feed: dict[str, np.ndarray], threads: int = 2
+) -> list[np.ndarray]:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            "onnxruntime is not installed: pip install 'p2o[cpu]' (or 'p2o[gpu]')"
+        ) from exc
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

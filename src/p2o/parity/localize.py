@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import onnx
 
-
 WINDOW = 400  # ONNX tensors searched past the previous match
 
 
@@ -44,7 +43,8 @@ class Divergence:
         return (
             f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}) ≈ ONNX node "
             f"{self.onnx_node or '?'} ({self.onnx_op or '?'}), rel error {self.rel_error:.3g}; "
-            f"last match: {self.last_matching_layer or '(input)'} ≈ {self.last_matching_node or '?'}"
+            f"last match: {self.last_matching_layer or '(input)'} "
+            f"≈ {self.last_matching_node or '?'}"
         )
 
 
@@ -91,7 +91,9 @@ def onnx_intermediates(model: onnx.ModelProto, x: np.ndarray) -> list[tuple[str,
                 continue
             order.append((out, node.name or f"{node.op_type}_{i}", node.op_type))
             if out not in existing:
-                m.graph.output.append(onnx.helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None))
+                m.graph.output.append(
+                    onnx.helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)
+                )
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3

@@ -139,7 +139,11 @@ def html_page(result: Any) -> str:
         + "</tr>"
         for r in data
     )
-    div = "" if result.divergence is None else f"<p><b>{html.escape(result.divergence.describe())}</b></p>"
+    div = (
+        ""
+        if result.divergence is None
+        else f"<p><b>{html.escape(result.divergence.describe())}</b></p>"
+    )
     verdict = "PASSED" if rep.passed else "FAILED"
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

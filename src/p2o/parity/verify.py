@@ -63,7 +63,7 @@ class VerifyResult:
 
 
 def load_inputs(spec: str, shape: tuple[int, int, int] = (3, 224, 224)) -> tuple[np.ndarray, str]:
-    """``samples`` (default photos), ``random[:N]``, a ``.npz``/``.npy`` file, or an image folder."""
+    """``samples`` (default photos), ``random[:N]``, a ``.npz``/``.npy`` file, or a folder."""
     from p2o.zoo import inputs as zin
 
     if spec == "samples":
@@ -86,7 +86,9 @@ def load_inputs(spec: str, shape: tuple[int, int, int] = (3, 224, 224)) -> tuple
         if arr.ndim != 4 or tuple(arr.shape[1:]) != tuple(shape):
             raise UsageError(f"inputs in {path} have shape {arr.shape}; expected [N, {shape}]")
         return arr, f"{len(arr)} tensors from {path}"
-    raise UsageError(f"--inputs {spec!r}: not 'samples', 'random[:N]', an image folder or .npz/.npy")
+    raise UsageError(
+        f"--inputs {spec!r}: not 'samples', 'random[:N]', an image folder or .npz/.npy"
+    )
 
 
 def batched(x: np.ndarray, batch: int) -> list[np.ndarray]:
@@ -172,11 +174,15 @@ def verify(
     if any(int(b) < 1 for b in batches):
         raise UsageError(f"batch sizes must be >= 1, got {list(batches)}")
     if golden is not None and (paddle_model is not None or model is not None):
-        raise UsageError("--golden replaces the Paddle reference: don't combine it with --model/--paddle-model")
+        raise UsageError(
+            "--golden replaces the Paddle reference: don't combine it with --model/--paddle-model"
+        )
     if golden is not None and onnx_file is None:
         raise UsageError("--golden needs --onnx FILE")
     if model is None and paddle_model is None and golden is None:
-        raise UsageError("give --model NAME, or --onnx FILE with --paddle-model DIR, --model or --golden")
+        raise UsageError(
+            "give --model NAME, or --onnx FILE with --paddle-model DIR, --model or --golden"
+        )
     if onnx_file is None and model is None:
         raise UsageError("--paddle-model needs --onnx FILE (the file to verify)")
     if model is not None and paddle_model is not None:
@@ -197,8 +203,12 @@ def verify(
 
         shape = model_info(model).input_shape
         net = create_model(model, weights=weights, seed=seed)
-        meta = {"model": model, "weights": "synthetic" if weights is None else str(weights),
-                "seed": seed, "weights_sha256": state_sha256(net)}
+        meta = {
+            "model": model,
+            "weights": "synthetic" if weights is None else str(weights),
+            "seed": seed,
+            "weights_sha256": state_sha256(net),
+        }
         if onnx_path is None:
             onnx_path = _ensure_onnx(model, weights, seed, Path(work_dir) if work_dir else None)
     elif paddle_model is not None:
@@ -206,8 +216,10 @@ def verify(
         from p2o.zoo.weights import sha256_file
 
         files = find_paddle_model(paddle_model)
-        meta = {"model": Path(paddle_model).resolve().name,
-                "weights_sha256": sha256_file(files.params_file)}
+        meta = {
+            "model": Path(paddle_model).resolve().name,
+            "weights_sha256": sha256_file(files.params_file),
+        }
     assert onnx_path is not None
 
     if golden is not None:
@@ -241,22 +253,47 @@ def verify(
             if save_golden is not None:
                 from p2o.converter.manifest import tool_versions
 
-                g = Golden(x_by_batch, reference_out,
-                           {**meta, "reference": REFERENCE, "inputs": inputs_desc,
-                            "tools": tool_versions(), "threads": threads})
+                g = Golden(
+                    x_by_batch,
+                    reference_out,
+                    {
+                        **meta,
+                        "reference": REFERENCE,
+                        "inputs": inputs_desc,
+                        "tools": tool_versions(),
+                        "threads": threads,
+                    },
+                )
                 golden_saved = str(g.save(save_golden))
         for name in runtimes:
             target = ref_dir if rt.kind(name) == "paddle" else onnx_path
             results.extend(
-                _run_runtime(name, target, x_by_batch, reference_out, tol, output_tolerances,
-                             precision, threads)
+                _run_runtime(
+                    name,
+                    target,
+                    x_by_batch,
+                    reference_out,
+                    tol,
+                    output_tolerances,
+                    precision,
+                    threads,
+                )
             )
 
-    report = ParityReport(model_name, tol, reference_name, results, strict, dict(output_tolerances or {}))
+    report = ParityReport(
+        model_name, tol, reference_name, results, strict, dict(output_tolerances or {})
+    )
     divergence = None
-    if not report.passed and localize and net is not None and any(r.status == "failed" for r in results):
+    if (
+        not report.passed
+        and localize
+        and net is not None
+        and any(r.status == "failed" for r in results)
+    ):
         divergence = _localize(net, onnx_path, x_by_batch[batch_list[0]][:1], tol, notes)
-    return VerifyResult(report, str(onnx_path), inputs_desc, batch_list, divergence, golden_saved, notes)
+    return VerifyResult(
+        report, str(onnx_path), inputs_desc, batch_list, divergence, golden_saved, notes
+    )
 
 
 def _check_onnx_file(path: Path) -> None:
@@ -265,7 +302,9 @@ def _check_onnx_file(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=False)
     except Exception as exc:  # not ONNX at all, or structurally broken: the user's input
-        raise UsageError(f"{path} is not a valid ONNX model: {str(exc).splitlines()[0][:300]}") from exc
+        raise UsageError(
+            f"{path} is not a valid ONNX model: {str(exc).splitlines()[0][:300]}"
+        ) from exc
 
 
 def _run_runtime(
@@ -281,10 +320,16 @@ def _run_runtime(
     cls = rt.get(name)
     avail = cls.availability()
     if not avail:
-        return [RuntimeResult.skipped(name, avail.reason, settings={"batch": b}) for b in x_by_batch]
+        return [
+            RuntimeResult.skipped(name, avail.reason, settings={"batch": b}) for b in x_by_batch
+        ]
     if target is None:
-        return [RuntimeResult.skipped(name, "no Paddle model here (golden reference)",
-                                      settings={"batch": b}) for b in x_by_batch]
+        return [
+            RuntimeResult.skipped(
+                name, "no Paddle model here (golden reference)", settings={"batch": b}
+            )
+            for b in x_by_batch
+        ]
     results = []
     try:
         runner = cls(target, threads=threads, precision=precision)
@@ -298,16 +343,27 @@ def _run_runtime(
             actual = run_batches(runner, x, b)
         except Exception as exc:
             msg = str(exc).splitlines()[0][:500] if str(exc) else ""
-            results.append(RuntimeResult.error(name, f"{type(exc).__name__}: {msg}", settings=settings,
-                                               build_seconds=runner.build_seconds))
+            results.append(
+                RuntimeResult.error(
+                    name,
+                    f"{type(exc).__name__}: {msg}",
+                    settings=settings,
+                    build_seconds=runner.build_seconds,
+                )
+            )
             continue
         comparisons = compare_all(reference[b], actual, tol, overrides)
-        results.append(RuntimeResult.from_outputs(name, comparisons, settings=settings,
-                                                  build_seconds=runner.build_seconds))
+        results.append(
+            RuntimeResult.from_outputs(
+                name, comparisons, settings=settings, build_seconds=runner.build_seconds
+            )
+        )
     return results
 
 
-def _localize(net: Any, onnx_path: Path, x: np.ndarray, tol: float, notes: list[str]) -> Divergence | None:
+def _localize(
+    net: Any, onnx_path: Path, x: np.ndarray, tol: float, notes: list[str]
+) -> Divergence | None:
     import onnx
 
     from p2o.parity.localize import localize

@@ -79,6 +79,8 @@ class Runner(ABC):
             feed = {self.input_names[0]: feed}
         missing = [n for n in self.input_names if n not in feed]
         if missing:
-            raise UsageError(f"{self.name}: missing inputs {missing} (model wants {self.input_names})")
+            raise UsageError(
+                f"{self.name}: missing inputs {missing} (model wants {self.input_names})"
+            )
         outs = self._run({k: np.ascontiguousarray(v) for k, v in feed.items()})
         return dict(zip(self.output_names, outs, strict=True))

@@ -141,6 +141,8 @@ def folder_batch(folder: str | Path, pp: Preprocess | None = None) -> np.ndarray
     return np.stack(out)
 
 
-def random_batch(count: int, seed: int = 0, shape: tuple[int, int, int] = (3, 224, 224)) -> np.ndarray:
+def random_batch(
+    count: int, seed: int = 0, shape: tuple[int, int, int] = (3, 224, 224)
+) -> np.ndarray:
     """Seeded standard-normal tensors (what preprocessed images look like, statistically)."""
     return np.random.default_rng(seed).standard_normal((count, *shape), dtype=np.float32)

@@ -165,11 +165,12 @@ def _init_params(model: Any, rng: np.random.Generator) -> None:
             if layer.bias is not None:
                 layer.bias.set_value(np.zeros(layer.bias.shape, "float32"))
         elif isinstance(layer, nn.layer.norm._BatchNormBase):
-            n = layer.weight.shape[0]
-            layer.weight.set_value(rng.uniform(0.8, 1.2, n).astype("float32"))
-            layer.bias.set_value(rng.normal(0.0, 0.1, n).astype("float32"))
-            layer._mean.set_value(np.zeros(n, "float32"))
-            layer._variance.set_value(np.ones(n, "float32"))
+            bn: Any = layer
+            n = bn.weight.shape[0]
+            bn.weight.set_value(rng.uniform(0.8, 1.2, n).astype("float32"))
+            bn.bias.set_value(rng.normal(0.0, 0.1, n).astype("float32"))
+            bn._mean.set_value(np.zeros(n, "float32"))
+            bn._variance.set_value(np.ones(n, "float32"))
 
 
 def calibrate_batchnorm(model: Any, images: np.ndarray) -> np.ndarray:
@@ -193,7 +194,7 @@ def calibrate_batchnorm(model: Any, images: np.ndarray) -> np.ndarray:
         layer._variance.set_value(np.maximum(var, floor).astype("float32"))
 
     handles = [
-        layer.register_forward_pre_hook(hook)
+        layer.register_forward_pre_hook(hook)  # type: ignore[arg-type]
         for layer in model.sublayers()
         if isinstance(layer, nn.layer.norm._BatchNormBase)
     ]
@@ -229,5 +230,5 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     if not np.isfinite(std) or std == 0.0:
         raise RuntimeError(f"synthetic weights (seed {seed}) give degenerate logits (std {std})")
     fc = _classifier(model)
-    fc.weight.set_value((fc.weight.numpy() * np.float32(TARGET_LOGIT_STD / std)))
+    fc.weight.set_value(fc.weight.numpy() * np.float32(TARGET_LOGIT_STD / std))
     model.eval()
