@@ -84,10 +84,12 @@ def find(model: onnx.ModelProto) -> list[Marker]:
             continue
         hi = _constant(graph, node.input[2], producers)
         lo = _constant(graph, node.input[1], producers)
-        if hi is None or lo is None or np.size(hi) != 1 or float(hi) < BASE * 0.999:
+        if hi is None or lo is None or np.size(hi) != 1 or np.size(lo) != 1:
             continue
-        code = round((float(np.float32(hi)) - BASE) / STEP)
-        if float(lo) != -float(hi) or not 0 <= code < len(ROLES) * MAX_INDEX:
+        high = float(np.asarray(hi, np.float32).reshape(-1)[0])
+        low = float(np.asarray(lo, np.float32).reshape(-1)[0])
+        code = round((high - BASE) / STEP)
+        if high < BASE * 0.999 or low != -high or not 0 <= code < len(ROLES) * MAX_INDEX:
             continue
         found.append(Marker(node, ROLES[code // MAX_INDEX], code % MAX_INDEX))
     return found

@@ -8,6 +8,7 @@ the manifest last: a directory without a manifest holds no finished conversion.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import tempfile
 import time
@@ -102,7 +103,7 @@ def _marked_involutions(net: Any) -> Iterator[list[dict[str, int]]]:
         for m in layers
     ]
     for i, m in enumerate(layers):
-        m.boundary = (lambda index: lambda x, role: boundary.mark(x, role, index))(i)
+        m.boundary = functools.partial(boundary.mark, index=i)
     try:
         yield configs
     finally:
@@ -140,8 +141,7 @@ def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> in
         )
     boundary.strip(model)
     if by_index:
-        used = [configs[i] for i in sorted(by_index)]
-        op.add_to_model(model, used)
+        op.attach(model)
     return len(by_index)
 
 

@@ -335,14 +335,14 @@ def _run_runtime(
         runner = cls(target, threads=threads, precision=precision)
         runner.build()
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}"
+        reason = f"{type(exc).__name__}: {_one_line(exc)}"
         return [RuntimeResult.error(name, reason, settings={"batch": b}) for b in x_by_batch]
     for b, x in x_by_batch.items():
         settings = {**runner.settings, "batch": b}
         try:
             actual = run_batches(runner, x, b)
         except Exception as exc:
-            msg = str(exc).splitlines()[0][:500] if str(exc) else ""
+            msg = _one_line(exc)
             results.append(
                 RuntimeResult.error(
                     name,
@@ -359,6 +359,11 @@ def _run_runtime(
             )
         )
     return results
+
+
+def _one_line(exc: BaseException, limit: int = 600) -> str:
+    text = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+    return text[:limit]
 
 
 def _localize(

@@ -47,10 +47,10 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     if not header.functions:
         return core.read_model(str(path)), inputs, outputs
 
-    from onnx.inliner import inline_local_functions
+    from p2o.converter.ops.involution import inline
 
     full = onnx.load(str(path))  # with any external data, from the model's folder
-    inlined = inline_local_functions(full)
+    inlined = inline(full)  # inliner + the function's constant dispatch resolved
     # read_model holds the ONNX content in memory (external data, only for a copy over
     # protobuf's 2 GiB limit, is memory-mapped, which outlives the file on POSIX).
     with tempfile.TemporaryDirectory(prefix="p2o-ov-", ignore_cleanup_errors=True) as tmp:

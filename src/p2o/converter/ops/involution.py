@@ -1,0 +1,513 @@
+"""``ai.p2o::Involution``: one ONNX node per RedNet involution, defined by a model-local function.
+
+Semantics (PaddleClas ``involution``). Inputs ``x`` [N, C, H, W] and ``kernel``
+[N, G*K*K, Ho, Wo]; output [N, C, Ho, Wo]; attributes ``kernel_size`` K, ``stride`` s,
+``groups`` G, ``group_channels`` Cg (C = G*Cg). With ``xpad`` = ``x`` zero-padded by
+p = (K-1)//2 on every side (Ho = (H + 2p - K)//s + 1)::
+
+    out[n, g*Cg + c, h, w] = sum_{i,j < K} xpad[n, g*Cg + c, h*s + i, w*s + j]
+                                           * kernel[n, g*K*K + i*K + j, h, w]
+
+How the meaning travels
+-----------------------
+A model that uses the op carries ONE ``FunctionProto`` (domain ``ai.p2o``, name
+``Involution``, no overload) built from standard ONNX ops (opset 13 or newer), so runtimes
+that do not know the op inline it. The body reads the attributes through ``ref_attr_name``
+and dispatches with ``If`` on (kernel_size, stride): one branch per configuration the model
+uses (:func:`function_protos`), each specialised to its K and s for speed; the last ``else``
+is a generic Gather-based unfold that is correct for any K and s (so the function means the
+same thing whatever configurations it was built for). After inlining, every condition is a
+constant and only the taken branch survives: onnxruntime folds the ``If`` itself, and
+:func:`inline` does the same for runtimes that do not inline (OpenVINO).
+
+Why not function overloads (one specialised ``FunctionProto`` per configuration, selected
+by ``NodeProto.overload``, IR 10)? Measured with a model holding two overloads of one name
+(onnx 1.17, onnxruntime 1.32, onnxsim 0.8.1, onnxslim 0.1.98):
+
+* onnxruntime runs them correctly, ``onnx.checker.check_model(full_check=True)`` accepts
+  them, ``onnx.inliner.inline_local_functions`` inlines each call with its own overload,
+  onnxsim keeps both;
+* onnxslim keeps a single function per (domain, name) and clears ``NodeProto.overload``:
+  both nodes then run the same body and the model returns wrong numbers, silently;
+* ``onnx.reference.ReferenceEvaluator`` ignores ``overload`` the same way (wrong numbers).
+
+The attribute-generic function with ``If`` dispatch gives the right numbers in all six
+(onnxruntime, checker, inliner, onnxsim, onnxslim, reference evaluator), and onnxruntime's
+constant folding removes the dispatch (its optimized graph holds only the taken branch).
+OpenVINO 2026.4 does not read model-local functions ("No conversion rule found for
+operations: ai.p2o.Involution"); it runs :func:`inline`'s output, with the same numbers.
+
+Branch body, chosen by measurement (``benchmarks/involution_body.py``: onnxruntime 1.32 CPU,
+2 intra-op threads, ORT_ENABLE_ALL, on a shared 2-core machine; CPU ms, medians). Summed
+over RedNet50's involutions (batch 1): stock-like Gather/Transpose unfold 674, one-hot Conv
+unfold 193, 49 shifted ``Slice``·``Mul``·``Add`` windows 71 (strided slices at s=2), the
+same with one ``Sum`` 105, with stride phases 62, Gather row stack + ``ReduceSum`` 58, this
+body 56 (wall: 1264, 377, 130, 161, 106, 99, 70). It ties the window variants on the
+56x56 layer and the K=3 stem and wins elsewhere, most on stride 2 and 7x7/14x14 maps. The
+work is memory-bound (a ``Mul`` and an ``Add`` over x-sized tensors per tap); GEMM
+formulations need either the 49x unfold or banded matrices ~9x larger than the kernel.
+
+The groups are folded into the batch ([N*G, Cg, H, W]; a kernel tap [N*G, 1, Ho, Wo]
+broadcasts over the Cg channels of its group; a Cg-first layout measured no faster):
+
+* stride phases: for s > 1 the padded input is cut into s*s phase images
+  ``xpad[r::s, q::s]`` whose extents are exact for any H, W (negative slice ends); tap
+  (i, j) = (s*a + r, s*b + q) then reads phase (r, q) at the unit-stride offset (a, b).
+  Strided window slices are avoided: they made stride-2 layers about 2x slower;
+* columns shifted on the input, rows shifted on the kernel: per phase one column slice per
+  column offset b, kept at the phase's full height; for row offset a the kernel taps of
+  that row are zero-padded by (a, A-1-a) rows instead, the products of the row are summed
+  at full height and one row ``Slice`` realigns the sum. Per tap one ``Mul`` and one
+  ``Add`` on x-sized tensors remain, and a layer needs about 2K slices instead of K*K;
+* sums are chains of binary ``Add`` (in place in onnxruntime): a variadic ``Sum`` of 49
+  inputs measured about 1.5x slower. The kernel rows and taps come from ``Split``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, helper
+
+DOMAIN = "ai.p2o"
+OP_TYPE = "Involution"
+DOMAIN_VERSION = 1
+ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels")
+MIN_OPSET = 13  # Split/Pad/ReduceSum/Squeeze take their sizes and axes as inputs from 13 on
+DEFAULT_OPSET = 17
+
+_END = np.iinfo(np.int64).max  # slice end "to the last element"
+
+
+class Config(NamedTuple):
+    """What the body's structure depends on; groups and channels are read at run time."""
+
+    kernel_size: int
+    stride: int
+
+
+def make_node(
+    x: str,
+    kernel: str,
+    out: str,
+    *,
+    kernel_size: int,
+    stride: int,
+    groups: int,
+    group_channels: int,
+    name: str,
+) -> NodeProto:
+    """One ``ai.p2o::Involution`` node (see the module docstring for the meaning)."""
+    _check_config(kernel_size, stride)
+    if groups < 1 or group_channels < 1:
+        raise ValueError(
+            f"groups and group_channels must be positive, got {groups}, {group_channels}"
+        )
+    return helper.make_node(
+        OP_TYPE,
+        [x, kernel],
+        [out],
+        name=name,
+        domain=DOMAIN,
+        kernel_size=kernel_size,
+        stride=stride,
+        groups=groups,
+        group_channels=group_channels,
+    )
+
+
+def configs_of(nodes: Iterable[NodeProto]) -> list[Config]:
+    """The distinct (kernel_size, stride) of the ``Involution`` nodes among ``nodes``."""
+    found: set[Config] = set()
+    for node in nodes:
+        if node.domain == DOMAIN and node.op_type == OP_TYPE:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            found.add(Config(int(attrs["kernel_size"]), int(attrs["stride"])))
+    return sorted(found)
+
+
+def function_protos(
+    configs: Iterable[Config | tuple[int, int]], opset: int = DEFAULT_OPSET
+) -> list[FunctionProto]:
+    """The model-local function(s) for a model whose involutions use ``configs``.
+
+    ``configs`` are (kernel_size, stride) pairs; each gets a specialised branch, any other
+    configuration runs the generic branch. ``opset`` is the default-domain opset of the
+    model (the function imports the same one). Always a single ``FunctionProto``.
+    """
+    if opset < MIN_OPSET:
+        raise ValueError(f"the Involution function needs opset >= {MIN_OPSET}, got {opset}")
+    wanted = sorted({Config(*c) for c in configs})
+    for c in wanted:
+        _check_config(*c)
+
+    b = _Builder("")
+    x, kernel = "x", "kernel"
+    k = b.attr_int("kernel_size")
+    s = b.attr_int("stride")
+    cg = b.attr_int("group_channels")
+    g = b.attr_int("groups")
+    kk = b.op("Mul", [k, k])
+    channels = b.op("Mul", [g, cg])
+    # Groups go to the batch: x [N*G, Cg, H, W], kernel [N*G, K*K, Ho, Wo].
+    x4 = b.op(
+        "Reshape", [x, b.op("Concat", [b.ints([-1]), b.unsqueeze0(cg), b.ints([0, 0])], axis=0)]
+    )
+    k4 = b.op(
+        "Reshape",
+        [kernel, b.op("Concat", [b.ints([-1]), b.unsqueeze0(kk), b.ints([0, 0])], axis=0)],
+    )
+    inner = _generic_branch(k, s, x4, k4)
+    for index, c in enumerate(reversed(wanted)):
+        cond = b.op(
+            "And",
+            [b.op("Equal", [k, b.scalar(c.kernel_size)]), b.op("Equal", [s, b.scalar(c.stride)])],
+        )
+        y = f"dispatch{index}_y"
+        node = helper.make_node(
+            "If",
+            [cond],
+            [y],
+            name=f"dispatch{index}",
+            then_branch=_fast_branch(c, x4, k4),
+            else_branch=inner,
+        )
+        inner = _graph(f"dispatch{index}", [node], [y])
+    y4 = b.inline_graph(inner)
+    b.nodes.append(
+        helper.make_node(
+            "Reshape",
+            [y4, b.op("Concat", [b.ints([-1]), b.unsqueeze0(channels), b.ints([0, 0])], axis=0)],
+            ["y"],
+        )
+    )
+    function = helper.make_function(
+        DOMAIN,
+        OP_TYPE,
+        ["x", "kernel"],
+        ["y"],
+        b.nodes,
+        [helper.make_opsetid("", opset)],
+        attributes=list(ATTRIBUTES),
+        doc_string="Involution (PaddleClas semantics); see p2o.converter.ops.involution.",
+    )
+    return [function]
+
+
+def attach(model: ModelProto, opset: int | None = None) -> ModelProto:
+    """Add the function(s) for the model's ``Involution`` nodes and the ``ai.p2o`` import.
+
+    Replaces an ``ai.p2o::Involution`` function the model may already hold. ``opset``
+    defaults to the model's default-domain opset. Returns ``model`` (modified in place).
+    """
+    if opset is None:
+        opset = _default_opset(model)
+    configs = configs_of(_all_nodes(model.graph))
+    kept = [f for f in model.functions if (f.domain, f.name) != (DOMAIN, OP_TYPE)]
+    del model.functions[:]
+    model.functions.extend(kept + function_protos(configs, opset))
+    if not any(o.domain == DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
+    if model.ir_version < 8:  # model-local functions need IR 8
+        model.ir_version = 8
+    return model
+
+
+def inline(model: ModelProto) -> ModelProto:
+    """The model with every model-local function inlined and the dispatch resolved.
+
+    ``onnx.inliner`` expands the calls; then each ``If`` whose condition is computable
+    from constants is replaced by its taken branch, and the nodes left unused are dropped.
+    The result holds standard ONNX ops only (no ``ai.p2o`` import), for runtimes that do
+    not inline model-local functions themselves (OpenVINO).
+    """
+    import onnx.inliner
+
+    out = onnx.inliner.inline_local_functions(model)
+    _fold_constant_ifs(out.graph)
+    _drop_dead_nodes(out.graph)
+    if not any(n.domain == DOMAIN for n in _all_nodes(out.graph)):
+        kept = [o for o in out.opset_import if o.domain != DOMAIN]
+        del out.opset_import[:]
+        out.opset_import.extend(kept)
+    return out
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def _check_config(kernel_size: int, stride: int) -> None:
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    if stride < 1:
+        raise ValueError(f"stride must be positive, got {stride}")
+
+
+def _end(count: int, index: int) -> int:
+    """Slice end that keeps ``count - 1 - index`` trailing elements out."""
+    return index - (count - 1) if index < count - 1 else int(_END)
+
+
+def _fast_branch(c: Config, x4: str, k4: str) -> GraphProto:
+    """x4 [B, Cg, H, W], k4 [B, K*K, Ho, Wo] (outer scope) → [B, Cg, Ho, Wo], for ``c`` only."""
+    prefix = f"k{c.kernel_size}s{c.stride}_"
+    b = _Builder(prefix)
+    kk, s = c.kernel_size, c.stride
+    p = (kk - 1) // 2
+    xp = b.op("Pad", [x4, b.ints([0, 0, p, p, 0, 0, p, p])]) if p else x4
+    # kernel rows: row i holds the taps (i, 0..K-1)
+    rows = b.split(k4, [kk] * kk, axis=1) if kk > 1 else [k4]
+    total: str | None = None
+    for r in range(s):
+        a_r = len(range(r, kk, s))  # row offsets of row phase r
+        if a_r == 0:
+            continue
+        columns: list[tuple[int, str]] = []  # (j, x columns for tap column j)
+        for q in range(s):
+            a_q = len(range(q, kk, s))
+            if a_q == 0:
+                continue
+            phase = xp
+            if s > 1:  # xp[r::s, q::s] with exactly Ho + a_r - 1 rows, Wo + a_q - 1 columns
+                last_i, last_j = r + s * (a_r - 1), q + s * (a_q - 1)
+                phase = b.op(
+                    "Slice",
+                    [
+                        xp,
+                        b.ints([r, q]),
+                        b.ints([_end(kk, last_i), _end(kk, last_j)]),
+                        b.ints([2, 3]),
+                        b.ints([s, s]),
+                    ],
+                )
+            for col in range(a_q):
+                x_col = (
+                    phase
+                    if a_q == 1
+                    else b.op(
+                        "Slice", [phase, b.ints([col]), b.ints([_end(a_q, col)]), b.ints([3])]
+                    )
+                )
+                columns.append((s * col + q, x_col))
+        for a in range(a_r):
+            i = s * a + r
+            k_row = rows[i]  # [B, K, Ho, Wo]
+            if a_r > 1:  # place the row's taps at row offset a of the phase's full height
+                k_row = b.op("Pad", [k_row, b.ints([0, 0, a, 0, 0, 0, a_r - 1 - a, 0])])
+            taps = b.split(k_row, [1] * kk, axis=1) if kk > 1 else [k_row]
+            acc: str | None = None
+            for j, x_col in columns:
+                prod = b.op("Mul", [x_col, taps[j]])
+                acc = prod if acc is None else b.op("Add", [acc, prod])
+            assert acc is not None
+            if a_r > 1:
+                acc = b.op("Slice", [acc, b.ints([a]), b.ints([_end(a_r, a)]), b.ints([2])])
+            total = acc if total is None else b.op("Add", [total, acc])
+    assert total is not None
+    out = f"{prefix}y"
+    b.rename_last(total, out)
+    return _graph(f"{prefix}body", b.nodes, [out])
+
+
+def _generic_branch(k: str, s: str, x4: str, k4: str) -> GraphProto:
+    """Any K and s, read at run time: Gather-based unfold, like the stock lowering."""
+    b = _Builder("generic_")
+    one = b.scalar(1)
+    p = b.op("Div", [b.op("Sub", [k, one]), b.scalar(2)])
+    p1 = b.unsqueeze0(p)
+    zeros2 = b.ints([0, 0])
+    xp = b.op("Pad", [x4, b.op("Concat", [zeros2, p1, p1, zeros2, p1, p1], axis=0)])
+    kshape = b.op("Shape", [k4])
+    hw = b.op("Slice", [kshape, b.ints([2]), b.ints([4])])
+    taps = b.op("Unsqueeze", [b.op("Range", [b.scalar(0), k, one]), b.ints([1])])  # [K, 1]
+
+    def window_index(axis: int) -> str:  # [K, n]: i + s*h
+        n = b.op("Gather", [kshape, b.scalar(axis)])
+        starts = b.op("Mul", [b.op("Range", [b.scalar(0), n, one]), s])
+        return b.op("Add", [taps, b.op("Unsqueeze", [starts, b.ints([0])])])
+
+    u = b.op("Gather", [xp, window_index(2)], axis=2)  # [B, Cg, K, Ho, Wp]
+    u = b.op("Gather", [u, window_index(3)], axis=4)  # [B, Cg, K(i), Ho, K(j), Wo]
+    k1 = b.unsqueeze0(k)
+    k6 = b.op("Reshape", [k4, b.op("Concat", [b.ints([0, 1]), k1, k1, hw], axis=0)])
+    k6 = b.op("Transpose", [k6], perm=[0, 1, 2, 4, 3, 5])  # [B, 1, K(i), Ho, K(j), Wo]
+    prod = b.op("Mul", [u, k6])
+    y = b.op("ReduceSum", [prod, b.ints([2, 4])], keepdims=0)
+    b.rename_last(y, "generic_y")
+    return _graph("generic_body", b.nodes, ["generic_y"])
+
+
+def _graph(name: str, nodes: Sequence[NodeProto], outputs: Sequence[str]) -> GraphProto:
+    """A subgraph; outputs carry no type so that the function stays type-generic."""
+    values = []
+    for o in outputs:
+        v = onnx.ValueInfoProto()
+        v.name = o
+        values.append(v)
+    return helper.make_graph(list(nodes), name, [], values)
+
+
+class _Builder:
+    """Collects nodes; value and node names are ``prefix`` + a counter."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[NodeProto] = []
+        self._count = itertools.count()
+        self._consts: dict[tuple[tuple[int, ...], tuple[int, ...]], str] = {}
+
+    def fresh(self, hint: str) -> str:
+        return f"{self.prefix}{hint}_{next(self._count)}"
+
+    def op(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        return self.multi(op_type, inputs, 1, **attrs)[0]
+
+    def multi(self, op_type: str, inputs: Sequence[str], n: int, **attrs: Any) -> list[str]:
+        outs = [self.fresh(op_type.lower()) for _ in range(n)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=outs[0], **attrs))
+        return outs
+
+    def split(self, x: str, sizes: Sequence[int], axis: int) -> list[str]:
+        return self.multi("Split", [x, self.ints(sizes)], len(sizes), axis=axis)
+
+    def ints(self, values: Sequence[int]) -> str:
+        """A 1-D int64 constant (shared within this builder)."""
+        return self._const((len(values),), tuple(int(v) for v in values))
+
+    def scalar(self, value: int) -> str:
+        """A 0-D int64 constant (shared within this builder)."""
+        return self._const((), (int(value),))
+
+    def _const(self, dims: tuple[int, ...], values: tuple[int, ...]) -> str:
+        # A ``value`` tensor, not ``value_ints``: onnx 1.17's shape inference reads
+        # ``value_ints`` constants as 0-D and then rejects them as Pad's ``pads``.
+        key = (dims, values)
+        if key not in self._consts:
+            tensor = helper.make_tensor("value", onnx.TensorProto.INT64, dims, values)
+            self._consts[key] = self.op("Constant", [], value=tensor)
+        return self._consts[key]
+
+    def attr_int(self, attribute: str) -> str:
+        """A scalar int64 holding the calling node's attribute ``attribute``."""
+        out = self.fresh(attribute)
+        node = helper.make_node("Constant", [], [out], name=out)
+        ref = AttributeProto()
+        ref.name = "value_int"
+        ref.ref_attr_name = attribute
+        ref.type = AttributeProto.INT
+        node.attribute.append(ref)
+        self.nodes.append(node)
+        return out
+
+    def unsqueeze0(self, scalar: str) -> str:
+        return self.op("Unsqueeze", [scalar, self.ints([0])])
+
+    def rename_last(self, value: str, new: str) -> None:
+        """Rename ``value`` (an output of the last node that made it) to ``new``."""
+        for node in reversed(self.nodes):
+            if value in node.output:
+                node.output[list(node.output).index(value)] = new
+                return
+        raise ValueError(f"{value} is not produced here")
+
+    def inline_graph(self, graph: GraphProto) -> str:
+        """Append the nodes of a no-input graph; return its (single) output."""
+        self.nodes.extend(graph.node)
+        return graph.output[0].name
+
+
+# --------------------------------------------------------------------------- inlining
+
+
+def _all_nodes(graph: GraphProto) -> Iterable[NodeProto]:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                yield from _all_nodes(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _all_nodes(sub)
+
+
+def _default_opset(model: ModelProto) -> int:
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    raise ValueError("the model imports no default-domain opset")
+
+
+def _constant_value(node: NodeProto) -> np.ndarray | None:
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        return None
+    attr = node.attribute[0]
+    if attr.ref_attr_name:
+        return None
+    if attr.name == "value":
+        return onnx.numpy_helper.to_array(attr.t)
+    if attr.name in ("value_int", "value_float", "value_ints", "value_floats"):
+        return np.array(helper.get_attribute_value(attr))
+    return None
+
+
+_FOLDABLE = {
+    "Equal": lambda a, b: np.equal(a, b),
+    "And": lambda a, b: np.logical_and(a, b),
+    "Or": lambda a, b: np.logical_or(a, b),
+}
+
+
+def _fold_constant_ifs(graph: GraphProto) -> None:
+    """Replace each ``If`` with a constant condition by its taken branch, repeatedly."""
+    while True:
+        known: dict[str, np.ndarray] = {}
+        for node in graph.node:
+            value = _constant_value(node)
+            if value is not None:
+                known[node.output[0]] = value
+            elif node.op_type in _FOLDABLE and all(i in known for i in node.input):
+                known[node.output[0]] = _FOLDABLE[node.op_type](*(known[i] for i in node.input))
+        for index, node in enumerate(graph.node):
+            if node.op_type == "If" and node.input[0] in known:
+                cond = bool(np.asarray(known[node.input[0]]).reshape(-1)[0])
+                name = "then_branch" if cond else "else_branch"
+                branch = next(a.g for a in node.attribute if a.name == name)
+                spliced = _splice(branch, list(node.output))
+                del graph.node[index]
+                for offset, new in enumerate(spliced):
+                    graph.node.insert(index + offset, new)
+                break
+        else:
+            return
+
+
+def _splice(branch: GraphProto, outputs: list[str]) -> list[NodeProto]:
+    """The branch's nodes, writing the ``If`` outputs instead of the branch outputs."""
+    nodes = [NodeProto() for _ in branch.node]
+    for new, old in zip(nodes, branch.node, strict=True):
+        new.CopyFrom(old)
+    produced = {o: n for n in nodes for o in n.output}
+    for value, target in zip((o.name for o in branch.output), outputs, strict=True):
+        if value in produced and value not in (i for n in nodes for i in n.input):
+            node = produced[value]
+            node.output[list(node.output).index(value)] = target
+        else:  # an outer value or one also used inside: copy it out
+            nodes.append(helper.make_node("Identity", [value], [target], name=target))
+    return nodes
+
+
+def _drop_dead_nodes(graph: GraphProto) -> None:
+    """Remove nodes none of whose outputs is used (subgraph uses included)."""
+    while True:
+        used = {o.name for o in graph.output}
+        for node in _all_nodes(graph):  # subgraphs read values of this scope too
+            used.update(node.input)
+        keep = [n for n in graph.node if any(o in used for o in n.output if o)]
+        if len(keep) == len(graph.node):
+            return
+        del graph.node[:]
+        graph.node.extend(keep)

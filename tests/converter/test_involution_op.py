@@ -1,0 +1,284 @@
+"""The ai.p2o::Involution op: its function body against a literal numpy reference."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from p2o.converter.ops import involution as inv
+
+TOL = 1e-5
+
+
+def reference(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    kernel_size: int,
+    stride: int,
+    groups: int,
+    *,
+    transposed_taps: bool = False,
+    pad: int | None = None,
+    pad_mode: str = "constant",
+    interleaved_groups: bool = False,
+) -> np.ndarray:
+    """out[n, g*Cg+c, h, w] = sum_ij xpad[n, g*Cg+c, h*s+i, w*s+j] * kernel[n, g*K*K+i*K+j, h, w].
+
+    The keyword arguments make deliberately wrong variants for the negative checks.
+    """
+    n, channels, _, _ = x.shape
+    k, s = kernel_size, stride
+    cg = channels // groups
+    p = (k - 1) // 2 if pad is None else pad
+    ho, wo = kernel.shape[2:]
+    xpad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)), mode=pad_mode)
+    out = np.zeros((n, channels, ho, wo))
+    for channel in range(channels):
+        g = channel % groups if interleaved_groups else channel // cg
+        for i, j in itertools.product(range(k), range(k)):
+            tap = g * k * k + (j * k + i if transposed_taps else i * k + j)
+            window = xpad[:, channel, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
+            out[:, channel] += window * kernel[:, tap]
+    return out
+
+
+def out_size(size: int, kernel_size: int, stride: int) -> int:
+    p = (kernel_size - 1) // 2
+    return (size + 2 * p - kernel_size) // stride + 1
+
+
+class Case:
+    """One involution node with its own inputs ``x{i}``/``k{i}`` and output ``y{i}``."""
+
+    def __init__(
+        self,
+        index: int,
+        kernel_size: int,
+        stride: int,
+        groups: int,
+        cg: int,
+        hw: tuple[int, int],
+        batch: int = 2,
+        seed: int = 0,
+    ) -> None:
+        self.index, self.kernel_size, self.stride = index, kernel_size, stride
+        self.groups, self.cg = groups, cg
+        h, w = hw
+        ho, wo = out_size(h, kernel_size, stride), out_size(w, kernel_size, stride)
+        rng = np.random.default_rng(seed + 100 * index)
+        self.x = rng.standard_normal((batch, groups * cg, h, w)).astype(np.float32)
+        self.kernel = rng.standard_normal((batch, groups * kernel_size**2, ho, wo)).astype(
+            np.float32
+        )
+
+    def node(self) -> onnx.NodeProto:
+        i = self.index
+        return inv.make_node(
+            f"x{i}",
+            f"k{i}",
+            f"y{i}",
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            groups=self.groups,
+            group_channels=self.cg,
+            name=f"involution{i}",
+        )
+
+    def values(self) -> tuple[list[onnx.ValueInfoProto], onnx.ValueInfoProto]:
+        i, f = self.index, TensorProto.FLOAT
+        n, c, _, _ = self.x.shape
+        ho, wo = self.kernel.shape[2:]
+        ins = [
+            helper.make_tensor_value_info(f"x{i}", f, list(self.x.shape)),
+            helper.make_tensor_value_info(f"k{i}", f, list(self.kernel.shape)),
+        ]
+        return ins, helper.make_tensor_value_info(f"y{i}", f, [n, c, ho, wo])
+
+    def feed(self) -> dict[str, np.ndarray]:
+        return {f"x{self.index}": self.x, f"k{self.index}": self.kernel}
+
+    def expected(self, **wrong: object) -> np.ndarray:
+        return reference(self.x, self.kernel, self.kernel_size, self.stride, self.groups, **wrong)  # type: ignore[arg-type]
+
+
+def build(
+    cases: list[Case], opset: int = 17, configs: list[tuple[int, int]] | None = None
+) -> onnx.ModelProto:
+    ins, outs = [], []
+    for case in cases:
+        i, o = case.values()
+        ins += i
+        outs.append(o)
+    graph = helper.make_graph([c.node() for c in cases], "involutions", ins, outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    model = inv.attach(model)
+    if configs is not None:  # only these get a specialised branch
+        del model.functions[:]
+        model.functions.extend(inv.function_protos(configs, opset))
+    return model
+
+
+def run(
+    model: onnx.ModelProto,
+    cases: list[Case],
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+) -> list[np.ndarray]:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feed: dict[str, np.ndarray] = {}
+    for case in cases:
+        feed.update(case.feed())
+    return sess.run([f"y{c.index}" for c in cases], feed)
+
+
+def max_error(got: np.ndarray, want: np.ndarray) -> float:
+    assert got.shape == want.shape
+    return float(np.abs(got.astype(np.float64) - want).max())
+
+
+@pytest.mark.parametrize("hw", [(15, 13), (16, 14), (5, 4)])
+@pytest.mark.parametrize(("kernel_size", "stride"), [(3, 1), (3, 2), (7, 1), (7, 2)])
+def test_function_matches_reference(kernel_size: int, stride: int, hw: tuple[int, int]) -> None:
+    case = Case(0, kernel_size, stride, groups=2, cg=4, hw=hw)
+    (got,) = run(build([case]), [case])
+    assert max_error(got, case.expected()) < TOL
+
+
+def test_model_with_several_configurations() -> None:
+    cases = [
+        Case(0, 7, 1, 2, 4, (15, 13)),
+        Case(1, 7, 2, 4, 2, (15, 13)),
+        Case(2, 3, 1, 1, 8, (15, 13)),
+        Case(3, 7, 1, 4, 2, (9, 11)),
+    ]
+    model = build(cases)
+    onnx.checker.check_model(model, full_check=True)
+    assert [(f.domain, f.name, f.overload) for f in model.functions] == [
+        (inv.DOMAIN, inv.OP_TYPE, "")
+    ]
+    assert all(n.overload == "" for n in model.graph.node)
+    assert inv.configs_of(model.graph.node) == [(3, 1), (7, 1), (7, 2)]
+    for case, got in zip(cases, run(model, cases), strict=True):
+        assert max_error(got, case.expected()) < TOL
+
+
+def test_unlisted_configuration_runs_the_generic_branch() -> None:
+    cases = [
+        Case(0, 7, 2, 2, 4, (15, 13)),
+        Case(1, 5, 3, 2, 2, (10, 9)),
+        Case(2, 1, 1, 2, 2, (4, 5)),
+    ]
+    model = build(cases, configs=[(3, 1)])
+    for case, got in zip(cases, run(model, cases), strict=True):
+        assert max_error(got, case.expected()) < TOL
+
+
+def test_onnxruntime_folds_the_dispatch(tmp_path: Path) -> None:
+    cases = [Case(0, 7, 1, 2, 4, (15, 13)), Case(1, 7, 2, 2, 4, (15, 13))]
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(build(cases).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    ops = {n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node}
+    assert not ops & {"If", "Gather", "Involution"}, ops
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+def test_other_opsets(opset: int) -> None:
+    cases = [Case(0, 7, 2, 2, 4, (15, 13)), Case(1, 3, 1, 2, 4, (15, 13))]
+    model = build(cases, opset=opset)
+    onnx.checker.check_model(model, full_check=True)
+    for case, got in zip(cases, run(model, cases), strict=True):
+        assert max_error(got, case.expected()) < TOL
+
+
+def test_inline_removes_the_custom_domain_and_keeps_the_numbers() -> None:
+    cases = [
+        Case(0, 7, 1, 2, 4, (15, 13)),
+        Case(1, 7, 2, 2, 4, (16, 14)),
+        Case(2, 3, 1, 2, 4, (15, 13)),
+    ]
+    model = build(cases)
+    inlined = inv.inline(model)
+    onnx.checker.check_model(inlined, full_check=True)
+    nodes = list(inv._all_nodes(inlined.graph))
+    assert not inlined.functions
+    assert all(n.domain in ("", "ai.onnx") for n in nodes)
+    assert inv.DOMAIN not in {o.domain for o in inlined.opset_import}
+    assert "If" not in {n.op_type for n in nodes}
+    disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for case, a, b in zip(cases, run(model, cases), run(inlined, cases, disabled), strict=True):
+        assert max_error(b, case.expected()) < TOL
+        assert max_error(b, a.astype(np.float64)) < 1e-6
+    # onnx's own inliner (If left in place) agrees as well
+    plain = onnx.inliner.inline_local_functions(model)
+    for case, got in zip(cases, run(plain, cases, disabled), strict=True):
+        assert max_error(got, case.expected()) < TOL
+
+
+def test_openvino_runs_the_inlined_model(tmp_path: Path) -> None:
+    ov = pytest.importorskip("openvino")
+    cases = [
+        Case(0, 7, 1, 2, 4, (15, 13)),
+        Case(1, 7, 2, 2, 4, (15, 13)),
+        Case(2, 3, 1, 2, 4, (15, 13)),
+    ]
+    path = tmp_path / "inlined.onnx"
+    onnx.save(inv.inline(build(cases)), path)
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    feed: dict[str, np.ndarray] = {}
+    for case in cases:
+        feed.update(case.feed())
+    result = compiled(feed)
+    for case in cases:
+        assert max_error(result[f"y{case.index}"], case.expected()) < TOL
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"transposed_taps": True},  # kernel taps read as j*K + i
+        {"pad_mode": "edge"},  # border replicated instead of zeros
+        {"pad": 4},  # padding one too large: every window shifts by one pixel
+        {"interleaved_groups": True},  # channel c in group c % G instead of c // Cg
+    ],
+    ids=["tap-order", "pad-mode", "pad-size", "group-layout"],
+)
+def test_wrong_references_do_not_match(wrong: dict[str, object]) -> None:
+    """The comparison is sharp enough to see index-order and padding mistakes."""
+    case = Case(0, 7, 1, groups=2, cg=4, hw=(15, 13))
+    (got,) = run(build([case]), [case])
+    assert max_error(got, case.expected()) < TOL
+    assert max_error(got, case.expected(**wrong)) > 1e-2
+
+
+def test_make_node_rejects_bad_attributes() -> None:
+    with pytest.raises(ValueError, match="odd"):
+        inv.make_node("x", "k", "y", kernel_size=4, stride=1, groups=1, group_channels=1, name="n")
+    with pytest.raises(ValueError, match="stride"):
+        inv.make_node("x", "k", "y", kernel_size=3, stride=0, groups=1, group_channels=1, name="n")
+    with pytest.raises(ValueError, match="opset"):
+        inv.function_protos([(3, 1)], opset=12)
+
+
+@pytest.mark.parametrize("tool", ["onnxsim", "onnxslim"])
+def test_simplifiers_keep_the_function(tool: str) -> None:
+    """Two configurations survive simplification (onnxslim would merge overloads)."""
+    module = pytest.importorskip(tool)
+    cases = [Case(0, 7, 1, 2, 4, (15, 13)), Case(1, 7, 2, 2, 4, (15, 13))]
+    model = build(cases)
+    simplified = module.simplify(model)[0] if tool == "onnxsim" else module.slim(model)
+    assert [f.name for f in simplified.functions] == [inv.OP_TYPE]
+    for case, got in zip(cases, run(simplified, cases), strict=True):
+        assert max_error(got, case.expected()) < TOL
