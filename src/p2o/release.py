@@ -38,7 +38,8 @@ from p2o.errors import P2OError, UsageError
 RECORD = "record.json"
 WORK = ".work"
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
-ARTIFACTS = ("model.onnx", "manifest.json", "golden.npz", "report.md")
+ARTIFACTS = ("model.onnx", "manifest.json", "golden.npz", "report.md", "bench.png")
+BENCH_ITERS = 20
 
 
 @dataclass
@@ -237,19 +238,20 @@ def build_model(
 def _bench(
     onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions, work: Path
 ) -> dict[str, Any]:
-    try:
-        from p2o.parity import latency
-    except ImportError as exc:  # the bench stage is optional
-        return {"error": f"bench unavailable: {exc}"}
-    result = latency.bench(
+    from p2o.parity import latency
+    from p2o.parity.plot import plot_latency
+
+    result = latency.benchmark(
         name,
         onnx_file=onnx_path,
         weights=weights,
         seed=options.seed,
         runtimes=("paddle", *options.runtimes),
         batches=options.batches,
+        iters=BENCH_ITERS,
     )
-    return result.to_dict()
+    plot_latency([result], work / "bench.png")
+    return {**result.to_dict(), "plot": "bench.png"}
 
 
 def _worker(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, Any]:

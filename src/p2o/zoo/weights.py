@@ -149,6 +149,19 @@ def _classifier(model: Any) -> Any:
     return dict(model.named_sublayers())[layer_name]
 
 
+def _center_classifier(fc: Any) -> None:
+    """Centre each class's weights over the input features.
+
+    The pooled features are post-ReLU: their mean is a large, nearly uniform positive
+    vector that changes mostly in scale from image to image. Random classifier columns see
+    it, and in deep networks it decides the top-1 of every image; a trained classifier is
+    nearly blind to it.
+    """
+    w = fc.weight.numpy()
+    axis = 0 if w.ndim == 2 else 1  # Linear [in, out]; 1x1 Conv [out, in, 1, 1]
+    fc.weight.set_value(w - w.mean(axis=axis, keepdims=True))
+
+
 def _init_params(model: Any, rng: np.random.Generator) -> None:
     from paddle import nn
 
@@ -212,7 +225,8 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
 
     He-normal convolutions; BatchNorm affine near identity, with the last BatchNorm of every
     residual branch damped to ``BRANCH_GAMMA`` (depth then adds signal slowly, as in a
-    trained network); the family's own ``synthetic_tweaks``; BatchNorm statistics
+    trained network); the family's own ``synthetic_tweaks``; a classifier centred over its
+    input features (blind to their common mean, as trained ones are); BatchNorm statistics
     calibrated on real photographs; the classifier scaled so that logits have a std of
     ``TARGET_LOGIT_STD``.
     """
@@ -224,6 +238,7 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
         bn.weight.set_value(bn.weight.numpy() * np.float32(BRANCH_GAMMA))
     if hasattr(model, "synthetic_tweaks"):
         model.synthetic_tweaks(rng)
+    _center_classifier(_classifier(model))
     images = calibration_batch() if images is None else images
     logits = calibrate_batchnorm(model, images).astype(np.float64)
     std = float(logits.std(axis=1).mean())
