@@ -17,7 +17,7 @@ def test_residual_branch_norms_end_every_bottleneck() -> None:
     assert all(n is b.conv3._batch_norm for n, b in zip(norms, model.blocks(), strict=True))
 
 
-def test_synthetic_tweaks_damp_long_stages_and_centre_classifier() -> None:
+def test_synthetic_tweaks_damp_long_stages() -> None:
     cfg = resnest._Config((1, 2, 24, 1), stem_width=16, radix=2, avd_first=False)
     model = resnest.ResNeSt(cfg, num_classes=10)
     before = [n.weight.numpy().copy() for n in model.residual_branch_norms()]
@@ -27,7 +27,6 @@ def test_synthetic_tweaks_damp_long_stages_and_centre_classifier() -> None:
     np.testing.assert_allclose(ratios[:3], 1.0)  # stages of 1 and 2 blocks untouched
     np.testing.assert_allclose(ratios[3:27], 0.5, rtol=1e-6)  # sqrt(6 / 24)
     np.testing.assert_allclose(ratios[27], 1.0)
-    np.testing.assert_allclose(model.out.weight.numpy().mean(axis=0), 0.0, atol=1e-6)
 
 
 def test_unknown_arch_raises_key_error() -> None:
