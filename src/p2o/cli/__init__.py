@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from p2o import __version__
 from p2o.errors import P2OError
 
-COMMANDS = ("zoo", "convert", "verify", "runtimes", "release")  # modules of p2o.cli, each with register(subparsers)
+COMMANDS = ("zoo", "convert", "verify", "runtimes", "release", "bench")  # p2o.cli modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="p2o",
-        description="Convert PaddlePaddle image classifiers to ONNX and prove they compute the same.",
+        description="Convert PaddlePaddle classifiers to ONNX and prove they compute the same.",
     )
     parser.add_argument("--version", action="version", version=f"p2o {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,0 +1,100 @@
+"""``p2o bench``: latency of a model on several runtimes, interleaved, beside the Paddle reference.
+
+Warm-up excluded; p50/p90/p99/mean/min/max, IQR, p90/p50 and images/s per runtime and
+batch size; session build time apart; ratios to paddle from the same run. The report puts
+the published V100/T4 TensorRT figures beside the measured ones, labelled as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from p2o.cli.convert import add_model_source, weights_of
+from p2o.errors import UsageError
+from p2o.parity import latency
+
+
+def int_list(value: str, what: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--{what}: expected comma-separated integers, got {value!r}") from None
+    if not items:
+        raise UsageError(f"--{what}: no value in {value!r}")
+    return items
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure latency per runtime and batch size",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_source(p)
+    p.add_argument("--onnx", metavar="FILE", help="an ONNX file to benchmark (instead of --model)")
+    p.add_argument("--paddle-model", metavar="DIR",
+                   help="with --onnx: the exported Paddle model, for the paddle runtimes")
+    p.add_argument("--runtimes", metavar="A,B",
+                   help=f"comma-separated (default {','.join(latency.DEFAULT_RUNTIMES)}; "
+                        "see `p2o runtimes`)")
+    p.add_argument("--batch", default="1", metavar="1,4,8", help="batch sizes (default 1)")
+    p.add_argument("--threads", type=int, default=latency.DEFAULT_THREADS,
+                   help=f"threads of every CPU engine (default {latency.DEFAULT_THREADS})")
+    p.add_argument("--warmup", type=int, default=latency.DEFAULT_WARMUP,
+                   help="untimed runs per runtime and batch size "
+                        f"(default {latency.DEFAULT_WARMUP})")
+    n = p.add_mutually_exclusive_group()
+    n.add_argument("--iters", type=int, help=f"timed rounds (default {latency.DEFAULT_ITERS})")
+    n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="where --model conversions go (default p2o-out)")
+    p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
+    p.add_argument("--report", metavar="FILE", help="write a .md or .html report")
+    p.add_argument("--plot", metavar="FILE.png", help="write a latency plot (PNG)")
+    p.set_defaults(func=run)
+
+
+def _log(msg: str) -> None:
+    print(f"p2o bench: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from p2o.parity import plot
+
+    latency.no_spin_env()  # before any Paddle inference: see docs/bench.md, spin-waits
+    if args.report:
+        latency.check_report_path(args.report)
+    if args.plot:
+        plot.check_plot_path(args.plot)
+    runtimes = None
+    if args.runtimes is not None:
+        runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+        if not runtimes:
+            raise UsageError(f"--runtimes: no runtime in {args.runtimes!r}")
+    result = latency.benchmark(
+        args.model,
+        onnx_file=args.onnx,
+        paddle_model=args.paddle_model,
+        weights=weights_of(args),
+        seed=args.seed,
+        runtimes=runtimes,
+        batches=int_list(args.batch, "batch"),
+        threads=args.threads,
+        warmup=args.warmup,
+        iters=args.iters,
+        seconds=args.seconds,
+        precision=args.precision,
+        work_dir=args.work_dir,
+        log=_log,
+    )
+    if args.plot:
+        _log(f"plot: {plot.plot_latency([result], args.plot)}")
+    if args.report:
+        latency.write_report(args.report, result, args.plot)
+        _log(f"report: {args.report}")
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(latency.table(result))
+    return 0
