@@ -89,6 +89,7 @@ class SplitAttention(nn.Layer):
         super().__init__()
         self.radix = radix
         self.cardinality = cardinality
+        self.channels = channels
         inter = max(channels * radix // 4, 32)
         self.conv1 = ConvBN(channels, channels * radix, 3, groups=cardinality * radix)
         self.conv2 = ConvBN(channels, inter, 1, groups=cardinality)
@@ -104,9 +105,12 @@ class SplitAttention(nn.Layer):
         att = self.conv3(self.conv2(self.pool(paddle.add_n(splits))))
         # Channels are laid out (group, split, c); softmax over the split axis, then put
         # the split axis first so that chunk r of the attention matches split r.
-        att = paddle.reshape(att, [0, self.cardinality, self.radix, -1])
+        # (explicit sizes, no -1: with a dynamic batch, paddle2onnx can only split a tensor
+        # whose channel dimension is known)
+        per_group = self.channels // self.cardinality
+        att = paddle.reshape(att, [0, self.cardinality, self.radix, per_group])
         att = F.softmax(paddle.transpose(att, [0, 2, 1, 3]), axis=1)
-        att = paddle.reshape(att, [0, -1, 1, 1])
+        att = paddle.reshape(att, [0, self.channels * self.radix, 1, 1])
         weights = paddle.split(att, self.radix, axis=1)
         # (no zip: dygraph-to-static rejects zip(..., strict=True), which ruff asks for)
         return paddle.add_n([splits[r] * weights[r] for r in range(self.radix)])
