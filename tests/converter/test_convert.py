@@ -162,3 +162,12 @@ def test_cli_convert_json_and_errors(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["convert", "--paddle-model", str(tmp_path / "nope")]) == 2
     assert main(["convert"]) == 2
+    capsys.readouterr()
+    bad = tmp_path / "bad.pdparams"
+    import paddle
+
+    paddle.save({"out.weight": np.zeros((3, 3), "float32")}, str(bad))
+    assert main(["convert", "--model", NAME, "--weights", str(bad), "-o", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit the network" in err[0] and "missing" in err[0]
+    assert not (tmp_path / "w").exists()

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             shard_spec=args.shard,
             resume=args.resume,
         )
+    records = [rel.ModelRecord.from_dict(m) for m in summary["models"]]
+    print(rel.markdown(records, summary))
     c = summary["counts"]
     verdict = "PASSED" if summary["passed"] else "FAILED"
     print(
