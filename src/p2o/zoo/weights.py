@@ -143,10 +143,18 @@ def download_pretrained(name: str, timeout: float = 30.0) -> Path:
 
 
 def _classifier(model: Any) -> Any:
-    """The last layer with weights in state-dict order: the classifier."""
-    last_key = [k for k in model.state_dict() if k.endswith(".weight")][-1]
-    layer_name = last_key[: -len(".weight")]
-    return dict(model.named_sublayers())[layer_name]
+    """The classifier: the last Linear, else the last 1x1 convolution (ReXNet's head).
+
+    (Not the last key of the state dict: RedNet registers its stem after ``fc``.)
+    """
+    from paddle import nn
+
+    layers = model.sublayers()
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    if linears:
+        return linears[-1]
+    convs = [m for m in layers if isinstance(m, nn.Conv2D) and list(m.weight.shape[2:]) == [1, 1]]
+    return convs[-1]
 
 
 def _center_classifier(fc: Any) -> None:

@@ -1,0 +1,91 @@
+"""RedNet: the involution against a naive reference, layouts, export with a dynamic batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from p2o.zoo import rednet
+from p2o.zoo.registry import layout_mismatches, list_models
+
+
+def _naive_involution(
+    x: np.ndarray, kernel: np.ndarray, k: int, stride: int, groups: int
+) -> np.ndarray:
+    n, c = x.shape[:2]
+    pad = (k - 1) // 2
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ho, wo = kernel.shape[2:]
+    out = np.zeros((n, c, ho, wo), dtype=np.float64)
+    per_group = c // groups
+    for b in range(n):
+        for ch in range(c):
+            g = ch // per_group
+            for i in range(ho):
+                for j in range(wo):
+                    for a in range(k):
+                        for d in range(k):
+                            tap = kernel[b, g * k * k + a * k + d, i, j]
+                            out[b, ch, i, j] += tap * xp[b, ch, i * stride + a, j * stride + d]
+    return out
+
+
+@pytest.mark.parametrize(("k", "stride", "size"), [(3, 1, 5), (7, 1, 6), (7, 2, 8), (3, 2, 7)])
+def test_involution_matches_naive_reference(k: int, stride: int, size: int) -> None:
+    rng = np.random.default_rng(0)
+    groups, channels = 2, 6
+    ho = (size + 2 * ((k - 1) // 2) - k) // stride + 1
+    x = rng.standard_normal((2, channels, size, size)).astype("float32")
+    kernel = rng.standard_normal((2, groups * k * k, ho, ho)).astype("float32")
+    ours = rednet.involution(paddle.to_tensor(x), paddle.to_tensor(kernel), k, stride, groups)
+    np.testing.assert_allclose(
+        ours.numpy(), _naive_involution(x, kernel, k, stride, groups), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_involution_layer_shapes_and_attributes() -> None:
+    layer = rednet.Involution(32, 7, stride=2)
+    assert (layer.kernel_size, layer.stride, layer.groups, layer.group_channels) == (7, 2, 2, 16)
+    layer.eval()
+    x = paddle.randn([1, 32, 14, 14])
+    assert layer.generate_kernel(x).shape == [1, 2 * 49, 7, 7]
+    assert layer(x).shape == [1, 32, 7, 7]
+
+
+@pytest.mark.parametrize("name", list_models("RedNet*"))
+def test_layout_matches_paddleclas(name: str) -> None:
+    assert layout_mismatches(rednet.build(name).state_dict(), name) == []
+
+
+def test_unknown_arch() -> None:
+    with pytest.raises(KeyError):
+        rednet.build("RedNet18")
+
+
+def test_synthetic_tweak_gives_averaging_kernels() -> None:
+    model = rednet.build("RedNet26")
+    model.eval()
+    model.synthetic_tweaks(np.random.default_rng(0))
+    for inv in model.involutions():
+        taps = inv.conv2.conv.bias.numpy().reshape(inv.groups, -1)
+        np.testing.assert_allclose(taps.sum(axis=1), 1.0, rtol=1e-5)
+        assert (taps > 0).all()
+        # the dynamic part redistributes the window without changing its sum
+        weight = inv.conv2.conv.weight.numpy().reshape(inv.groups, taps.shape[1], -1)
+        np.testing.assert_allclose(weight.sum(axis=1), 0.0, atol=1e-6)
+        x = paddle.randn([1, inv.conv1.conv.weight.shape[1], 8, 8])
+        kernel = inv.generate_kernel(x).numpy().reshape(inv.groups, taps.shape[1], -1)
+        np.testing.assert_allclose(kernel.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_rednet26_exports_with_dynamic_batch(tmp_path) -> None:
+    model = rednet.build("RedNet26")
+    model.eval()
+    spec = [paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")]
+    path = str(tmp_path / "rednet26")
+    paddle.jit.save(model, path, input_spec=spec)
+    loaded = paddle.jit.load(path)
+    x = paddle.randn([2, 3, 224, 224])
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-4)
