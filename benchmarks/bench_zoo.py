@@ -37,8 +37,12 @@ from p2o.zoo import list_models
 
 RUNTIMES = ("paddle", "ort-cpu", "openvino")
 ONNX_ENGINES = ("ort-cpu", "openvino", "ort-tuned")
-LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-          "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+LEVELS = {
+    "disabled": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 class TunedOrtCpuRunner(OrtCpuRunner):
@@ -132,8 +136,10 @@ def print_row(row: dict[str, Any], runtimes: list[str]) -> None:
         f"{_fmt(row['ratio_to_paddle'].get(r), f'{_width(r)}.3f')}" for r in runtimes[1:]
     )
     best = row["best_onnx_ratio"]
-    print(f"{row['model']:28}{cols}{rats} {_fmt(best, '13.3f')}  {row['best_onnx'] or '-'}",
-          flush=True)
+    print(
+        f"{row['model']:28}{cols}{rats} {_fmt(best, '13.3f')}  {row['best_onnx'] or '-'}",
+        flush=True,
+    )
     for p in row["problems"]:
         print(f"{'':28}{p}", flush=True)
 
@@ -149,14 +155,17 @@ def summary(rows: list[dict[str, Any]]) -> str:
         return f"{math.exp(statistics.fmean(math.log(v) for v in xs)):.3f}" if xs else "-"
 
     best = [r["best_onnx_ratio"] for r in done]
-    parts = [f"summary: {n} models at bs=1; best ONNX engine <= paddle on "
-             f"{sum(v <= 1.0 for v in best)}/{n} (geometric mean ratio {gmean(best)})"]
+    parts = [
+        f"summary: {n} models at bs=1; best ONNX engine <= paddle on "
+        f"{sum(v <= 1.0 for v in best)}/{n} (geometric mean ratio {gmean(best)})"
+    ]
     for engine in ONNX_ENGINES:
         vals = [r["ratio_to_paddle"].get(engine) for r in done]
         got = [v for v in vals if v is not None]
         if got:
-            parts.append(f"{engine} alone on {sum(v <= 1.0 for v in got)}/{len(got)} "
-                         f"({gmean(got)})")
+            parts.append(
+                f"{engine} alone on {sum(v <= 1.0 for v in got)}/{len(got)} ({gmean(got)})"
+            )
     if failed:
         parts.append(f"{failed} not measured")
     return "; ".join(parts)
@@ -170,10 +179,18 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work-dir", help="where conversions go and are reused (default p2o-out)")
-    ap.add_argument("--runtimes", default=",".join(RUNTIMES),
-                    help=f"comma-separated, paddle first (default {','.join(RUNTIMES)})")
-    ap.add_argument("--ort-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="add an ort-tuned runner with this session option (repeatable)")
+    ap.add_argument(
+        "--runtimes",
+        default=",".join(RUNTIMES),
+        help=f"comma-separated, paddle first (default {','.join(RUNTIMES)})",
+    )
+    ap.add_argument(
+        "--ort-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add an ort-tuned runner with this session option (repeatable)",
+    )
     ap.add_argument("--json", metavar="FILE", help="save every result as JSON")
     args = ap.parse_args()
     no_spin_env()  # KMP_BLOCKTIME=0 unless set: Paddle's OpenMP must not spin on ORT's core
@@ -188,29 +205,43 @@ def main() -> int:
         return 2
     extra: dict[str, Callable[[Path], Runner]] = {}
     if options:
+
         def tuned(path: Path) -> Runner:
             return TunedOrtCpuRunner(path, options=options, threads=args.threads)
 
         extra["ort-tuned"] = tuned
     runtimes = [*base, *extra]
     machine = machine_info()
-    print(f"# threads {args.threads} per engine; {machine['cpu']} ({machine['logical_cpus']} "
-          f"logical CPUs), load {machine['loadavg_1_5_15']}; bs=1; warm-up {args.warmup}, "
-          f"{args.iters} interleaved rounds; env {machine['env']}; "
-          "ratios are p50 / paddle p50 (pd; <1: faster)"
-          + (f"; ort-tuned: {options}" if options else ""))
+    print(
+        f"# threads {args.threads} per engine; {machine['cpu']} ({machine['logical_cpus']} "
+        f"logical CPUs), load {machine['loadavg_1_5_15']}; bs=1; warm-up {args.warmup}, "
+        f"{args.iters} interleaved rounds; env {machine['env']}; "
+        "ratios are p50 / paddle p50 (pd; <1: faster)"
+        + (f"; ort-tuned: {options}" if options else "")
+    )
     print_header(runtimes)
     rows, results = [], []
     for name in names:
         try:
-            res = benchmark(name, runtimes=base, batches=[1], threads=args.threads,
-                            warmup=args.warmup, iters=args.iters, seed=args.seed,
-                            work_dir=args.work_dir, extra_runners=extra)
+            res = benchmark(
+                name,
+                runtimes=base,
+                batches=[1],
+                threads=args.threads,
+                warmup=args.warmup,
+                iters=args.iters,
+                seed=args.seed,
+                work_dir=args.work_dir,
+                extra_runners=extra,
+            )
         except (P2OError, RuntimeError, OSError) as exc:
-            print(f"{name:28}not measured: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                  flush=True)
-            rows.append({"model": name, "best_onnx_ratio": None,
-                         "error": f"{type(exc).__name__}: {exc}"})
+            print(
+                f"{name:28}not measured: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                flush=True,
+            )
+            rows.append(
+                {"model": name, "best_onnx_ratio": None, "error": f"{type(exc).__name__}: {exc}"}
+            )
             continue
         row = row_of(res)
         rows.append(row)
@@ -219,10 +250,22 @@ def main() -> int:
     line = summary(rows)
     print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine, "threads": args.threads, "iters": args.iters,
-             "warmup": args.warmup, "ort_options": options, "rows": rows, "summary": line,
-             "results": results}, indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "threads": args.threads,
+                    "iters": args.iters,
+                    "warmup": args.warmup,
+                    "ort_options": options,
+                    "rows": rows,
+                    "summary": line,
+                    "results": results,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     return 0
 
 

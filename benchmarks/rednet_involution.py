@@ -44,8 +44,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     images = sample_batch()
-    print(f"ONNX Runtime {ort.__version__} CPU, bs=1, {args.threads} threads, "
-          f"median of {args.iters} interleaved runs")
+    print(
+        f"ONNX Runtime {ort.__version__} CPU, bs=1, {args.threads} threads, "
+        f"median of {args.iters} interleaved runs"
+    )
     print(f"{'model':10} {'stock ms':>9} {'p2o ms':>8} {'speed-up':>8} {'rel diff':>9}  nodes")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +73,9 @@ def main() -> int:
                 tb.append(t2 - t1)
             ma, mb = statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
             speedup = mb / ma
-            nodes = f"{un.manifest.node_counts['simplified']} → {fn.manifest.node_counts['simplified']}"
+            n_un = un.manifest.node_counts["simplified"]
+            n_fn = fn.manifest.node_counts["simplified"]
+            nodes = f"{n_un} → {n_fn}"
             print(f"{name:10} {mb:9.1f} {ma:8.1f} {speedup:7.2f}x {rel:9.1e}  {nodes}", flush=True)
             ok &= rel <= AGREEMENT and (name != "RedNet50" or speedup >= TARGET)
     return 0 if ok else 1

@@ -48,8 +48,14 @@ class FakeRunner(Runner):
 
     name = "fake"
 
-    def __init__(self, label: str, clock: FakeClock, durations: list[float], log: list[str],
-                 fail_at: int | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        clock: FakeClock,
+        durations: list[float],
+        log: list[str],
+        fail_at: int | None = None,
+    ) -> None:
         super().__init__(label, threads=1)
         self.label, self.clock, self.durations, self.log = label, clock, durations, log
         self.calls = 0
@@ -102,15 +108,20 @@ def test_interleave_by_seconds_stops_at_a_round_boundary() -> None:
     def step() -> None:
         clock.now += 2.0**-6  # exact in binary: no rounding at the boundary
 
-    res = interleave({"A": step, "B": step}, warmup=1, iters=None, seconds=10 * 2.0**-6,
-                     clock=clock)
+    res = interleave(
+        {"A": step, "B": step}, warmup=1, iters=None, seconds=10 * 2.0**-6, clock=clock
+    )
     assert res.rounds == 5  # two steps a round; the budget is reached after the fifth
     assert res.order == ["A", "B"] * 5
 
 
 def test_interleave_self_timed_step_keeps_transfers_apart() -> None:
-    res = interleave({"gpu": lambda: Split(0.002, {"h2d": 0.001, "d2h": 0.0005})},
-                     warmup=0, iters=4, clock=FakeClock())
+    res = interleave(
+        {"gpu": lambda: Split(0.002, {"h2d": 0.001, "d2h": 0.0005})},
+        warmup=0,
+        iters=4,
+        clock=FakeClock(),
+    )
     assert res.samples["gpu"] == [0.002] * 4
     assert res.transfers["gpu"] == {"h2d": [0.001] * 4, "d2h": [0.0005] * 4}
 
@@ -121,8 +132,7 @@ def test_measure_runners_statistics_and_ratios_with_an_injected_clock() -> None:
     ref = FakeRunner("paddle", clock, [0.100, 0.010, 0.010, 0.020, 0.030, 0.040, 0.050], log)
     fast = FakeRunner("ort", clock, [0.050, 0.005, 0.005, 0.010, 0.015, 0.020, 0.025], log)
     feeds = {2: {"x": np.zeros((2, 1), np.float32)}}
-    timings = measure_runners({"paddle": ref, "ort": fast}, feeds, warmup=2, iters=5,
-                              clock=clock)
+    timings = measure_runners({"paddle": ref, "ort": fast}, feeds, warmup=2, iters=5, clock=clock)
     by = {t.runtime: t for t in timings}
     assert log[:4] == ["paddle", "paddle", "ort", "ort"]
     assert log[4:] == ["paddle", "ort"] * 5
@@ -146,8 +156,9 @@ def test_a_runner_failing_mid_run_is_an_error_and_the_others_go_on() -> None:
     clock, log = FakeClock(), []
     ok = FakeRunner("paddle", clock, [0.01], log)
     bad = FakeRunner("ort", clock, [0.01], log, fail_at=3)
-    timings = measure_runners({"paddle": ok, "ort": bad}, {1: {"x": np.zeros((1, 1))}},
-                              warmup=1, iters=4, clock=clock)
+    timings = measure_runners(
+        {"paddle": ok, "ort": bad}, {1: {"x": np.zeros((1, 1))}}, warmup=1, iters=4, clock=clock
+    )
     by = {t.runtime: t for t in timings}
     assert by["ort"].status == "error" and "engine fell over" in by["ort"].reason
     assert by["paddle"].status == "ok" and by["paddle"].latency is not None
@@ -161,9 +172,17 @@ def _result(model: str = "RegNetX_4GF") -> BenchResult:
     from p2o.zoo.registry import seed_latency
 
     def ok(name: str, batch: int, ms: list[float], ratio: float | None) -> Timing:
-        return Timing(name, batch, "ok", build_seconds=0.5, first_run_ms=99.0,
-                      latency=LatencyStats.of([m / 1e3 for m in ms], batch),
-                      vs_reference=ratio, vs_reference_paired=ratio, samples_ms=ms)
+        return Timing(
+            name,
+            batch,
+            "ok",
+            build_seconds=0.5,
+            first_run_ms=99.0,
+            latency=LatencyStats.of([m / 1e3 for m in ms], batch),
+            vs_reference=ratio,
+            vs_reference_paired=ratio,
+            samples_ms=ms,
+        )
 
     timings = []
     for b in (1, 4):
@@ -173,10 +192,19 @@ def _result(model: str = "RegNetX_4GF") -> BenchResult:
             Timing("ort-cuda", b, "skipped", "no NVIDIA GPU"),
         ]
     return BenchResult(
-        model=model, onnx_file="x.onnx", paddle_model="exported", runtimes=["paddle", "ort-cpu",
-        "ort-cuda"], batches=[1, 4], threads=2, precision="fp32", warmup=5, iters=3,
-        seconds=None, machine={"cpu": "Test CPU", "logical_cpus": 2, "loadavg_1_5_15": [1, 1, 1]},
-        timings=timings, published=seed_latency(model),
+        model=model,
+        onnx_file="x.onnx",
+        paddle_model="exported",
+        runtimes=["paddle", "ort-cpu", "ort-cuda"],
+        batches=[1, 4],
+        threads=2,
+        precision="fp32",
+        warmup=5,
+        iters=3,
+        seconds=None,
+        machine={"cpu": "Test CPU", "logical_cpus": 2, "loadavg_1_5_15": [1, 1, 1]},
+        timings=timings,
+        published=seed_latency(model),
     )
 
 
@@ -251,8 +279,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("tiny")
     paddle.seed(3)
-    net = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3, padding=1), paddle.nn.ReLU(),
-                               paddle.nn.Flatten(), paddle.nn.Linear(4 * 6 * 6, CLASSES))
+    net = paddle.nn.Sequential(
+        paddle.nn.Conv2D(3, 4, 3, padding=1),
+        paddle.nn.ReLU(),
+        paddle.nn.Flatten(),
+        paddle.nn.Linear(4 * 6 * 6, CLASSES),
+    )
     export_static(net, root / "paddle", input_shape=SHAPE)
     return {
         "dynamic": _tiny_onnx(root / "tiny.onnx", "N"),
@@ -274,8 +306,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (["--runtimes", "paddle,ort-cpu"], "paddle runtimes need a Paddle model"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tiny: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                                          args: list[str], says: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    tiny: dict[str, Path], capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
     code = main(["bench", "--onnx", str(tiny["dynamic"]), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
@@ -289,26 +322,49 @@ def test_no_source_and_missing_file_exit_2(capsys: pytest.CaptureFixture[str]) -
     assert "ONNX file not found" in capsys.readouterr().err
 
 
-def test_a_batch_fixed_in_the_model_refuses_another(tiny: dict[str, Path],
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_fixed_in_the_model_refuses_another(
+    tiny: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["bench", "--onnx", str(tiny["fixed"]), "--runtimes", "ort-cpu", "--batch", "1,2"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert "batch dimension fixed to 2" in err and "--batch asks 1" in err
     with pytest.raises(UsageError):
         latency.benchmark(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[4])
-    ok = latency.benchmark(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2,
-                           warmup=1)
+    ok = latency.benchmark(
+        onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2, warmup=1
+    )
     assert ok.timings[0].status == "ok" and ok.timings[0].latency is not None
 
 
-def test_end_to_end_cli_on_a_tiny_model(tiny: dict[str, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_end_to_end_cli_on_a_tiny_model(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report, png = tmp_path / "bench.md", tmp_path / "bench.png"
-    code = main(["bench", "--onnx", str(tiny["dynamic"]), "--paddle-model", str(tiny["paddle"]),
-                 "--runtimes", "paddle,ort-cpu,openvino,ort-cuda", "--batch", "1,2",
-                 "--iters", "3", "--warmup", "1", "--threads", "1", "--json",
-                 "--report", str(report), "--plot", str(png)])
+    code = main(
+        [
+            "bench",
+            "--onnx",
+            str(tiny["dynamic"]),
+            "--paddle-model",
+            str(tiny["paddle"]),
+            "--runtimes",
+            "paddle,ort-cpu,openvino,ort-cuda",
+            "--batch",
+            "1,2",
+            "--iters",
+            "3",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            "--report",
+            str(report),
+            "--plot",
+            str(png),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0
     d = json.loads(out.out)  # stdout is only the JSON; logs went to stderr
@@ -332,10 +388,24 @@ def test_end_to_end_cli_on_a_tiny_model(tiny: dict[str, Path], tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_end_to_end_cli_on_the_smallest_zoo_model(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "--model", "RegNetX_200MF", "--iters", "3", "--warmup", "1",
-                 "--work-dir", str(tmp_path), "--report", str(tmp_path / "r.md")])
+def test_end_to_end_cli_on_the_smallest_zoo_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "bench",
+            "--model",
+            "RegNetX_200MF",
+            "--iters",
+            "3",
+            "--warmup",
+            "1",
+            "--work-dir",
+            str(tmp_path),
+            "--report",
+            str(tmp_path / "r.md"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "RegNetX_200MF" in out and "of paddle" in out

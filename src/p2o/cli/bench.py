@@ -27,27 +27,44 @@ def int_list(value: str, what: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure latency per runtime and batch size",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "bench",
+        help="measure latency per runtime and batch size",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_source(p)
     p.add_argument("--onnx", metavar="FILE", help="an ONNX file to benchmark (instead of --model)")
-    p.add_argument("--paddle-model", metavar="DIR",
-                   help="with --onnx: the exported Paddle model, for the paddle runtimes")
-    p.add_argument("--runtimes", metavar="A,B",
-                   help=f"comma-separated (default {','.join(latency.DEFAULT_RUNTIMES)}; "
-                        "see `p2o runtimes`)")
+    p.add_argument(
+        "--paddle-model",
+        metavar="DIR",
+        help="with --onnx: the exported Paddle model, for the paddle runtimes",
+    )
+    p.add_argument(
+        "--runtimes",
+        metavar="A,B",
+        help=f"comma-separated (default {','.join(latency.DEFAULT_RUNTIMES)}; see `p2o runtimes`)",
+    )
     p.add_argument("--batch", default="1", metavar="1,4,8", help="batch sizes (default 1)")
-    p.add_argument("--threads", type=int, default=latency.DEFAULT_THREADS,
-                   help=f"threads of every CPU engine (default {latency.DEFAULT_THREADS})")
-    p.add_argument("--warmup", type=int, default=latency.DEFAULT_WARMUP,
-                   help="untimed runs per runtime and batch size "
-                        f"(default {latency.DEFAULT_WARMUP})")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=latency.DEFAULT_THREADS,
+        help=f"threads of every CPU engine (default {latency.DEFAULT_THREADS})",
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=latency.DEFAULT_WARMUP,
+        help=f"untimed runs per runtime and batch size (default {latency.DEFAULT_WARMUP})",
+    )
     n = p.add_mutually_exclusive_group()
     n.add_argument("--iters", type=int, help=f"timed rounds (default {latency.DEFAULT_ITERS})")
     n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
-    p.add_argument("--work-dir", metavar="DIR",
-                   help="where --model conversions go (default p2o-out)")
+    p.add_argument(
+        "--work-dir", metavar="DIR", help="where --model conversions go (default p2o-out)"
+    )
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
     p.add_argument("--report", metavar="FILE", help="write a .md or .html report")
     p.add_argument("--plot", metavar="FILE.png", help="write a latency plot (PNG)")
