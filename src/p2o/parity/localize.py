@@ -26,9 +26,9 @@ class Divergence:
     found: bool
     paddle_layer: str  # first diverging Paddle layer ("" when none diverges)
     paddle_type: str
-    onnx_node: str  # the ONNX node whose output comes closest to it
+    onnx_node: str  # the first ONNX node computed after the last matching tensor
     onnx_op: str
-    rel_error: float  # of that closest tensor
+    rel_error: float  # of the ONNX tensor closest to the diverging layer's output
     last_matching_layer: str
     last_matching_node: str
     matched_layers: int
@@ -41,8 +41,9 @@ class Divergence:
         if not self.found:
             return f"no diverging layer: all {self.layers} layers match within tolerance"
         return (
-            f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}) ≈ ONNX node "
-            f"{self.onnx_node or '?'} ({self.onnx_op or '?'}), rel error {self.rel_error:.3g}; "
+            f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); first ONNX "
+            f"node after the last match: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "
+            f"closest ONNX tensor off by {self.rel_error:.3g} (relative); "
             f"last match: {self.last_matching_layer or '(input)'} "
             f"≈ {self.last_matching_node or '?'}"
         )
@@ -131,8 +132,11 @@ def localize(net: Any, model: onnx.ModelProto, x: np.ndarray, tolerance: float) 
             start, last, last_node = best[1], i, theirs[best[1]][0]
     if last == len(ours) - 1:
         return Divergence(False, "", "", "", "", 0.0, ours[last][0], last_node, last + 1, len(ours))
-    err, j = best_after[last + 1]
-    node, op = (theirs[j][0], theirs[j][1]) if j >= 0 else ("", "")
+    err, _ = best_after[last + 1]
+    # The suspect ONNX node: the first one computed after the last matching tensor (the
+    # closest tensor to the diverging layer may be a fused node further on).
+    nxt = start + 1 if last >= 0 else 0
+    node, op = (theirs[nxt][0], theirs[nxt][1]) if nxt < len(theirs) else ("", "")
     matched = sum(1 for e, _ in best_after if e <= tolerance)
     return Divergence(
         True,
