@@ -73,6 +73,7 @@ class ModelRecord:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # file → sha256
+    node_counts: dict[str, int] = field(default_factory=dict)  # after each conversion stage
     verify: dict[str, Any] = field(default_factory=dict)
     bench: dict[str, Any] = field(default_factory=dict)
     skipped_resume: bool = False
@@ -194,6 +195,7 @@ def build_model(
         rec.stage_seconds["convert"] = round(time.perf_counter() - t0, 2)
         rec.stage_seconds.update({f"convert.{k}": v for k, v in res.manifest.stage_seconds.items()})
         rec.stage_peak_rss_mb["convert"] = _peak_rss_mb()
+        rec.node_counts = dict(res.manifest.node_counts)
         t1 = time.perf_counter()
         result = verify(
             name,
@@ -518,6 +520,7 @@ def _row(rec: ModelRecord) -> dict[str, str]:
         "model": rec.model,
         "status": rec.status if rec.passed else rec.status.upper(),
         "min tol": f"{max(numeric):.1e}" if numeric else "-",
+        "nodes": " → ".join(str(v) for v in rec.node_counts.values()) or "-",
         "convert s": f"{s.get('convert', 0):.1f}",
         "verify s": f"{s.get('verify', 0):.1f}",
         "bench s": f"{s.get('bench', 0):.1f}" if "bench" in s else "-",

@@ -119,8 +119,13 @@ def convert(model_file: Path, params_file: Path, opset: int) -> Paddle2OnnxResul
         first_log = log
         code, data, log = _run_child(model_file, params_file, opset, auto_upgrade=True)
         if data is None:
+            fd, log_path = tempfile.mkstemp(prefix="p2o-paddle2onnx-", suffix=".log")
+            with os.fdopen(fd, "w") as f:
+                f.write(first_log + "\n--- retried with automatic opset upgrade ---\n" + log)
+            last = (_tail(log).splitlines() or ["(no output)"])[-1].strip()[:300]
             raise ConversionError(
-                f"paddle2onnx {_describe_exit(code)} converting {model_file}:\n{_tail(log)}"
+                f"paddle2onnx {_describe_exit(code)} converting {model_file} "
+                f"(last log line: {last}); full log: {log_path}"
             )
         reason = _opset_reason(first_log)
     import onnx
