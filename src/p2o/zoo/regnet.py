@@ -20,6 +20,8 @@ import math
 import paddle
 from paddle import nn
 
+from p2o.zoo.layers import ConvBN
+
 # name → (w0, wa, wm, depth, group width), the RegNetX models of the paper's appendix.
 _CONFIGS: dict[str, tuple[int, float, float, int, int]] = {
     "RegNetX_200MF": (24, 36.44, 2.49, 13, 8),
@@ -53,36 +55,6 @@ def stage_plan(
         gw = min(group_width, width)
         plan.append((round(width / gw) * gw, block_widths.count(width), gw))
     return plan
-
-
-class ConvBN(nn.Layer):
-    """Convolution without bias, BatchNorm, optional ReLU ("same" padding)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        groups: int = 1,
-        relu: bool = True,
-    ) -> None:
-        super().__init__()
-        self._conv = nn.Conv2D(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=kernel_size // 2,
-            groups=groups,
-            bias_attr=False,
-        )
-        self._batch_norm = nn.BatchNorm2D(out_channels)
-        self._relu = nn.ReLU() if relu else None
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self._batch_norm(self._conv(x))
-        return self._relu(x) if self._relu is not None else x
 
 
 class XBlock(nn.Layer):

@@ -21,6 +21,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from p2o.zoo.layers import ConvBN
+
 __all__ = ["ResNeSt", "build"]
 
 # Paddle's AvgPool2D leaves the zero padding out of the mean (``exclusive=True``), which
@@ -50,31 +52,6 @@ _STAGE_PLANES = (64, 128, 256, 512)
 # Synthetic weights: stages longer than this many blocks get their branch gammas damped.
 _BRANCH_DAMP_BLOCKS = 6
 _EXPANSION = 4
-
-
-class ConvBN(nn.Layer):
-    """Bias-free convolution ``_conv`` + BatchNorm ``_batch_norm`` (+ optional ReLU)."""
-
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        kernel: int,
-        stride: int = 1,
-        groups: int = 1,
-        relu: bool = True,
-    ) -> None:
-        super().__init__()
-        self._conv = nn.Conv2D(
-            in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups,
-            bias_attr=False,
-        )  # fmt: skip
-        self._batch_norm = nn.BatchNorm2D(out_ch)
-        self.relu = relu
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self._batch_norm(self._conv(x))
-        return F.relu(x) if self.relu else x
 
 
 class SplitAttention(nn.Layer):
