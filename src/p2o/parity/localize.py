@@ -20,13 +20,30 @@ import onnx
 
 WINDOW = 400  # ONNX tensors searched past the previous match
 
+# ONNX ops that can carry a Paddle layer's computation (after fusion, a BatchNorm may live
+# in the Conv before it). Used to name the suspect ONNX node of the diverging layer.
+ONNX_OPS: dict[str, tuple[str, ...]] = {
+    "Conv2D": ("Conv",),
+    "BatchNorm2D": ("BatchNormalization", "Conv"),
+    "BatchNorm": ("BatchNormalization", "Conv"),
+    "Linear": ("Gemm", "MatMul"),
+    "ReLU": ("Relu",),
+    "Sigmoid": ("Sigmoid",),
+    "Softmax": ("Softmax",),
+    "MaxPool2D": ("MaxPool",),
+    "AvgPool2D": ("AveragePool",),
+    "AdaptiveAvgPool2D": ("GlobalAveragePool", "ReduceMean", "AveragePool"),
+    "Dropout": ("Identity", "Dropout"),
+    "Flatten": ("Flatten", "Reshape"),
+}
+
 
 @dataclass(frozen=True)
 class Divergence:
     found: bool
     paddle_layer: str  # first diverging Paddle layer ("" when none diverges)
     paddle_type: str
-    onnx_node: str  # the first ONNX node computed after the last matching tensor
+    onnx_node: str  # suspect: first node after the last match that can compute paddle_type
     onnx_op: str
     rel_error: float  # of the ONNX tensor closest to the diverging layer's output
     last_matching_layer: str
@@ -41,8 +58,8 @@ class Divergence:
         if not self.found:
             return f"no diverging layer: all {self.layers} layers match within tolerance"
         return (
-            f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); first ONNX "
-            f"node after the last match: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "
+            f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); suspect "
+            f"ONNX node: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "
             f"closest ONNX tensor off by {self.rel_error:.3g} (relative); "
             f"last match: {self.last_matching_layer or '(input)'} "
             f"≈ {self.last_matching_node or '?'}"
@@ -111,6 +128,18 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / scale) if scale > 0 else float(np.abs(b).max() > 0)
 
 
+def _suspect(
+    theirs: list[tuple[str, str, np.ndarray]], first: int, layer_type: str
+) -> tuple[str, str]:
+    """The ONNX node most likely computing the diverging layer: the first node after the last
+    match whose op can carry that layer type, else simply the first node after the match."""
+    ops = ONNX_OPS.get(layer_type, ())
+    for node, op, _ in theirs[first : first + WINDOW]:
+        if op in ops:
+            return node, op
+    return (theirs[first][0], theirs[first][1]) if first < len(theirs) else ("", "")
+
+
 def localize(net: Any, model: onnx.ModelProto, x: np.ndarray, tolerance: float) -> Divergence:
     """The first Paddle layer of ``net`` whose output ``model`` no longer reproduces."""
     ours = paddle_intermediates(net, x)
@@ -133,10 +162,7 @@ def localize(net: Any, model: onnx.ModelProto, x: np.ndarray, tolerance: float) 
     if last == len(ours) - 1:
         return Divergence(False, "", "", "", "", 0.0, ours[last][0], last_node, last + 1, len(ours))
     err, _ = best_after[last + 1]
-    # The suspect ONNX node: the first one computed after the last matching tensor (the
-    # closest tensor to the diverging layer may be a fused node further on).
-    nxt = start + 1 if last >= 0 else 0
-    node, op = (theirs[nxt][0], theirs[nxt][1]) if nxt < len(theirs) else ("", "")
+    node, op = _suspect(theirs, start + 1 if last >= 0 else 0, ours[last + 1][1])
     matched = sum(1 for e, _ in best_after if e <= tolerance)
     return Divergence(
         True,
