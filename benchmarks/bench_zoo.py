@@ -10,7 +10,13 @@ every model, and ort/paddle <= 1 too.
 
     python benchmarks/bench_zoo.py [PATTERN_OR_NAME ...] [--threads 2] [--iters 30]
         [--warmup 5] [--work-dir DIR] [--runtimes paddle,ort-cpu,openvino]
-        [--ort-option KEY=VALUE ...] [--json FILE]
+        [--align-groups BLOCK] [--ort-option KEY=VALUE ...] [--json FILE]
+
+``--align-groups BLOCK`` (default 16; 0: off) adds ``ort-aligned``: ONNX Runtime CPU on a
+copy of the artifact whose grouped convolutions are widened to BLOCK channels per group
+(``p2o convert --align-groups``, see ``p2o.converter.align_groups``), for the models where
+that pass widens something (skipped elsewhere). "ONNX Runtime" in the summary is the better
+of ``ort-cpu`` and ``ort-aligned``.
 
 ``--ort-option`` adds a second ONNX Runtime CPU runner, ``ort-tuned``, with those session
 config entries (e.g. ``session.intra_op.allow_spinning=0``) or ``graph_optimization_level=
@@ -29,14 +35,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from p2o.errors import P2OError
+from p2o.errors import NotApplicable, P2OError
 from p2o.parity.latency import BenchResult, benchmark, machine_info, no_spin_env
 from p2o.runtimes.base import Runner
 from p2o.runtimes.onnxruntime import OrtCpuRunner
 from p2o.zoo import list_models
 
 RUNTIMES = ("paddle", "ort-cpu", "openvino")
-ONNX_ENGINES = ("ort-cpu", "openvino", "ort-tuned")
+ONNX_ENGINES = ("ort-cpu", "ort-aligned", "openvino", "ort-tuned")
+ORT_ENGINES = ("ort-cpu", "ort-aligned")
 LEVELS = {
     "disabled": "ORT_DISABLE_ALL",
     "basic": "ORT_ENABLE_BASIC",
@@ -72,6 +79,37 @@ class TunedOrtCpuRunner(OrtCpuRunner):
         return so
 
 
+def aligned_runner(block: int, threads: int) -> Callable[[Path], Runner]:
+    """A factory of ONNX Runtime CPU runners on a group-aligned copy of the artifact."""
+
+    def make(path: Path) -> Runner:
+        import onnx
+
+        from p2o.converter.align_groups import align_groups
+        from p2o.converter.manifest import write_atomic
+        from p2o.converter.simplify import equivalence
+        from p2o.zoo.inputs import sample_batch
+
+        target = path.with_name(f"{path.stem}.align{block}.onnx")
+        model = onnx.load(str(path))
+        original = onnx.ModelProto()
+        original.CopyFrom(model)
+        report = align_groups(model, block)
+        if not report.widened:
+            raise NotApplicable(f"no grouped convolution to widen to {block} channels")
+        x = sample_batch(4)
+        if not equivalence(original, model, {original.graph.input[0].name: x}):
+            raise P2OError(f"align-groups changed the outputs of {path}")
+        write_atomic(target, model.SerializeToString(deterministic=True))
+        return AlignedOrtCpuRunner(target, threads=threads)
+
+    return make
+
+
+class AlignedOrtCpuRunner(OrtCpuRunner):
+    name = "ort-aligned"
+
+
 def parse_options(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -95,7 +133,8 @@ def row_of(res: BenchResult) -> dict[str, Any]:
     ratios = {r: (v / ref if v is not None and ref else None) for r, v in p50s.items()}
     onnx = {r: v for r, v in ratios.items() if r in ONNX_ENGINES and v is not None}
     best = min(onnx, key=lambda r: onnx[r]) if onnx else None
-    problems = [f"{t.runtime}: {t.reason}" for t in res.timings if t.status != "ok"]
+    ort = [v for r, v in onnx.items() if r in ORT_ENGINES]
+    problems = [f"{t.runtime}: {t.reason}" for t in res.timings if t.status == "error"]
     return {
         "model": res.model,
         "p50_ms": p50s,
@@ -108,16 +147,21 @@ def row_of(res: BenchResult) -> dict[str, Any]:
         },
         "best_onnx": best,
         "best_onnx_ratio": None if best is None else onnx[best],
+        "best_ort_ratio": min(ort) if ort else None,
         "problems": problems,
     }
 
 
 def _fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    return format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 def _short(runtime: str) -> str:
     return runtime.replace("-cpu", "").replace("openvino", "ov") + "/pd"
+
+
+def _col(runtime: str) -> int:
+    return max(13, len(runtime) + 5)
 
 
 def _width(runtime: str) -> int:
@@ -125,13 +169,13 @@ def _width(runtime: str) -> int:
 
 
 def print_header(runtimes: list[str]) -> None:
-    cols = "".join(f"{r + ' ms':>13}" for r in runtimes)
+    cols = "".join(f"{r + ' ms':>{_col(r)}}" for r in runtimes)
     rats = "".join(f"{_short(r):>{_width(r)}}" for r in runtimes[1:])
     print(f"{'model':28}{cols}{rats} {'best-onnx/pd':>13}  best")
 
 
 def print_row(row: dict[str, Any], runtimes: list[str]) -> None:
-    cols = "".join(f"{_fmt(row['p50_ms'].get(r), '13.2f')}" for r in runtimes)
+    cols = "".join(f"{_fmt(row['p50_ms'].get(r), f'{_col(r)}.2f')}" for r in runtimes)
     rats = "".join(
         f"{_fmt(row['ratio_to_paddle'].get(r), f'{_width(r)}.3f')}" for r in runtimes[1:]
     )
@@ -159,6 +203,12 @@ def summary(rows: list[dict[str, Any]]) -> str:
         f"summary: {n} models at bs=1; best ONNX engine <= paddle on "
         f"{sum(v <= 1.0 for v in best)}/{n} (geometric mean ratio {gmean(best)})"
     ]
+    ort = [r["best_ort_ratio"] for r in done if r.get("best_ort_ratio") is not None]
+    if ort:
+        parts.append(
+            f"ONNX Runtime (best of {', '.join(ORT_ENGINES)}) on "
+            f"{sum(v <= 1.0 for v in ort)}/{len(ort)} ({gmean(ort)})"
+        )
     for engine in ONNX_ENGINES:
         vals = [r["ratio_to_paddle"].get(engine) for r in done]
         got = [v for v in vals if v is not None]
@@ -191,6 +241,13 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="add an ort-tuned runner with this session option (repeatable)",
     )
+    ap.add_argument(
+        "--align-groups",
+        type=int,
+        default=16,
+        metavar="BLOCK",
+        help="add ort-aligned: ORT CPU on the artifact aligned to BLOCK channels (0: off)",
+    )
     ap.add_argument("--json", metavar="FILE", help="save every result as JSON")
     args = ap.parse_args()
     no_spin_env()  # KMP_BLOCKTIME=0 unless set: Paddle's OpenMP must not spin on ORT's core
@@ -210,6 +267,8 @@ def main() -> int:
             return TunedOrtCpuRunner(path, options=options, threads=args.threads)
 
         extra["ort-tuned"] = tuned
+    if args.align_groups:
+        extra["ort-aligned"] = aligned_runner(args.align_groups, args.threads)
     runtimes = [*base, *extra]
     machine = machine_info()
     print(

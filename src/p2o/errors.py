@@ -17,6 +17,10 @@ class EnvironmentProblem(P2OError):
     """Something missing around p2o: no network, a package or device not present."""
 
 
+class NotApplicable(P2OError):
+    """A runtime or variant that does not apply to this model (reported as skipped)."""
+
+
 class WeightsError(UsageError):
     """A weights file that does not fit the network (missing, unexpected, mis-shaped keys)."""
 

@@ -44,7 +44,7 @@ class TensorSpec:
 class Manifest:
     model: str  # zoo name, or the Paddle model directory's name
     source: dict[str, Any]  # kind, zoo name or path, weights, weights_sha256
-    options: dict[str, Any]  # opset, batch, simplifier, involution mode
+    options: dict[str, Any]  # opset, batch, simplifier, involution mode, align_groups
     tools: dict[str, str]
     opset: int
     opset_requested: int
@@ -54,11 +54,12 @@ class Manifest:
     node_counts: dict[str, int]  # after each stage
     custom_ops: list[dict[str, Any]]
     stage_seconds: dict[str, float]
-    equivalence: dict[str, Any]  # simplified vs unsimplified on real inputs
+    equivalence: dict[str, Any]  # the written model vs paddle2onnx's, on real inputs
     onnx_sha256: str
     onnx_bytes: int
     format: str = FORMAT
     notes: list[str] = field(default_factory=list)
+    align_groups: dict[str, Any] = field(default_factory=dict)  # which convs were widened
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,7 @@ import onnx
 
 from p2o import __version__
 from p2o.converter import boundary, export, paddle2onnx, simplify
+from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
 from p2o.errors import CheckFailed, UsageError
 
@@ -29,6 +30,14 @@ MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 INVOLUTION_MODES = ("function", "unfold")
 DEFAULT_OPSET = 17
+# what convert() writes into manifest["options"] when called with its defaults
+DEFAULT_OPTIONS = {
+    "opset": DEFAULT_OPSET,
+    "batch": "dynamic",
+    "simplifier": "onnxsim",
+    "involution": "function",
+    "align_groups": 0,
+}
 OPSET_RANGE = (11, 21)
 EQUIVALENCE_IMAGES = 2
 
@@ -174,6 +183,7 @@ def convert(
     batch: int | None = None,
     simplifier: str = "onnxsim",
     involution: str = "function",
+    align_groups: int = 0,
     overwrite: bool = False,
 ) -> ConversionResult:
     """Convert a zoo model (``model``) or an exported Paddle model dir (``paddle_model``).
@@ -191,6 +201,10 @@ def convert(
         raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
     if involution not in INVOLUTION_MODES:
         raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
+    if align_groups == 1 or align_groups < 0:
+        raise UsageError(
+            f"--align-groups wants 0 (off) or a block of >= 2 channels, got {align_groups}"
+        )
     if paddle_model is not None and weights is not None:
         raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
 
@@ -289,6 +303,21 @@ def convert(
         with stages("check"):
             onnx.checker.check_model(simplified, full_check=True)
 
+        aligned: dict[str, Any] = {}
+        if align_groups:
+            with stages("align_groups"):
+                report = align_groups_pass(simplified, block=align_groups)
+                if report.widened:
+                    eq_aligned = simplify.equivalence(onnx_model, simplified, feed)
+                    if not eq_aligned:
+                        raise CheckFailed(
+                            "aligning grouped convolutions changed the model's outputs (max rel "
+                            f"{eq_aligned.max_rel:.3g}); nothing written"
+                        )
+                    onnx.checker.check_model(simplified, full_check=True)
+                    eq = eq_aligned
+            aligned = report.to_dict()
+
         simplified.producer_name = "p2o"
         simplified.producer_version = __version__
         data = simplified.SerializeToString(deterministic=True)
@@ -300,6 +329,7 @@ def convert(
                 "batch": batch or "dynamic",
                 "simplifier": simplifier,
                 "involution": involution,
+                "align_groups": align_groups,
             },
             tools=tool_versions(),
             opset=p2o_result.opset,
@@ -319,6 +349,7 @@ def convert(
             onnx_sha256=hashlib.sha256(data).hexdigest(),
             onnx_bytes=len(data),
             notes=notes,
+            align_groups=aligned,
         )
         out.mkdir(parents=True, exist_ok=True)
         stale = out / MANIFEST_FILE

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from p2o.errors import P2OError, UsageError
+from p2o.errors import NotApplicable, P2OError, UsageError
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
@@ -758,7 +758,12 @@ def benchmark(
                 build_errors[n] = str(exc)
         for n, factory in extra.items():
             assert onnx_path is not None
-            runners[n] = factory(onnx_path)
+            try:
+                runners[n] = factory(onnx_path)
+            except NotApplicable as exc:
+                skipped[n] = str(exc)
+            except P2OError as exc:
+                build_errors[n] = str(exc)
         measured = measure_runners(
             runners, feeds, warmup=warmup, iters=iters, seconds=seconds, clock=clock, log=say
         )

@@ -121,9 +121,10 @@ def _reference_dir(
 
 
 def _ensure_onnx(model: str, weights: Any, seed: int, work_dir: Path | None) -> Path:
-    """Reuse an up-to-date conversion of ``model`` in the work dir, or convert."""
+    """Reuse an up-to-date default conversion of ``model`` in the work dir, or convert."""
     from p2o.converter import convert
     from p2o.converter.manifest import Manifest, tool_versions
+    from p2o.converter.pipeline import DEFAULT_OPTIONS
 
     out = (work_dir or Path("p2o-out")) / model
     manifest = out / "manifest.json"
@@ -134,6 +135,8 @@ def _ensure_onnx(model: str, weights: Any, seed: int, work_dir: Path | None) -> 
 
             fresh = (
                 m.tools == tool_versions()
+                # a manifest older than an option has that option's default
+                and {**DEFAULT_OPTIONS, **m.options} == DEFAULT_OPTIONS
                 and m.source.get("weights")
                 == (f"synthetic(seed={seed})" if weights is None else str(weights))
                 and sha256_file(out / "model.onnx") == m.onnx_sha256
