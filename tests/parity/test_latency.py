@@ -419,3 +419,27 @@ def test_no_spin_env_sets_kmp_blocktime_unless_set(monkeypatch: pytest.MonkeyPat
     assert latency.machine_info()["env"]["KMP_BLOCKTIME"] == "0"
     monkeypatch.setenv("KMP_BLOCKTIME", "200")
     assert latency.no_spin_env() == {"KMP_BLOCKTIME": "200"}  # the user's choice stands
+
+
+def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
+    tiny: dict[str, Path],
+) -> None:
+    from p2o.errors import NotApplicable, P2OError
+
+    def not_here(path: Path) -> Runner:
+        raise NotApplicable("nothing to widen")
+
+    def broken(path: Path) -> Runner:
+        raise P2OError("could not build")
+
+    res = latency.benchmark(
+        onnx_file=tiny["dynamic"],
+        runtimes=["ort-cpu"],
+        iters=2,
+        warmup=1,
+        extra_runners={"variant": not_here, "other": broken},
+    )
+    rows = {t.runtime: t for t in res.timings}
+    assert rows["ort-cpu"].status == "ok"
+    assert (rows["variant"].status, rows["variant"].reason) == ("skipped", "nothing to widen")
+    assert (rows["other"].status, rows["other"].reason) == ("error", "could not build")

@@ -214,9 +214,11 @@ def _widen_block(
 
 
 def align_groups(
-    model: onnx.ModelProto, block: int = 16, max_growth: float = DEFAULT_MAX_GROWTH
+    model: onnx.ModelProto, block: int = 16, max_growth: float | None = None
 ) -> AlignReport:
-    """Widen (in place) the grouped convolutions of ``model`` to multiples of ``block``."""
+    """Widen (in place) the grouped convolutions of ``model`` to multiples of ``block``
+    (``max_growth``: at most this factor more channels per group; DEFAULT_MAX_GROWTH)."""
+    max_growth = DEFAULT_MAX_GROWTH if max_growth is None else max_growth
     if block < 2:
         raise ValueError(f"block must be >= 2, got {block}")
     g = _Graph(model.graph)
