@@ -158,3 +158,19 @@ def test_cli_release_bad_input(tmp_path, capsys):
     assert main(["release"]) == 2
     assert not (tmp_path / "d").exists()
     assert os.environ.get("P2O_DEBUG") is None
+
+
+def test_release_with_align_groups_ships_a_widened_verified_model(tmp_path, monkeypatch):
+    from p2o.cli import main
+    from p2o.converter import align_groups
+
+    monkeypatch.setattr(align_groups, "DEFAULT_MAX_GROWTH", 2.0)  # RegNetX_200MF: 8 -> 16
+    options = dataclasses.replace(FAST, align_groups=16)
+    summary = rel.release("RegNetX_200MF", out=tmp_path / "d", options=options, jobs=0)
+    assert summary["passed"]
+    manifest = json.loads((tmp_path / "d" / "RegNetX_200MF" / "manifest.json").read_text())
+    assert manifest["options"]["align_groups"] == 16
+    assert len(manifest["align_groups"]["widened"]) == 13
+    plain = rel.inputs_key("RegNetX_200MF", None, FAST)[0]
+    assert rel.inputs_key("RegNetX_200MF", None, options)[0] != plain  # --resume tells them apart
+    assert main(["release", "--models", "RegNetX_200MF", "--align-groups", "-4"]) == 2

@@ -52,6 +52,13 @@ class ReleaseOptions:
     seed: int = 0
     opset: int = 17
     simplifier: str = "onnxsim"
+    align_groups: int = 0  # p2o convert --align-groups (0: off)
+
+    def __post_init__(self) -> None:
+        if self.align_groups == 1 or self.align_groups < 0:
+            raise UsageError(
+                f"--align-groups wants 0 (off) or a block of >= 2 channels, got {self.align_groups}"
+            )
 
     def key(self) -> dict[str, Any]:
         d = asdict(self)
@@ -191,6 +198,7 @@ def build_model(
             out_dir=work,
             opset=options.opset,
             simplifier=options.simplifier,
+            align_groups=options.align_groups,
         )
         rec.stage_seconds["convert"] = round(time.perf_counter() - t0, 2)
         rec.stage_seconds.update({f"convert.{k}": v for k, v in res.manifest.stage_seconds.items()})

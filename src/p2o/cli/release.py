@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="skip models already released as is")
     p.add_argument("--strict", action="store_true", help="a skipped runtime fails the model")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights")
+    p.add_argument(
+        "--align-groups",
+        type=int,
+        default=0,
+        metavar="BLOCK",
+        help="convert with --align-groups BLOCK (artifacts for ONNX Runtime on CPU; default off)",
+    )
     p.set_defaults(func=run)
 
 
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             bench=args.bench,
             strict=args.strict,
             seed=args.seed,
+            align_groups=args.align_groups,
         )
         summary = rel.release(
             args.models,
