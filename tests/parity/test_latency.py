@@ -25,6 +25,7 @@ from p2o.parity.latency import (
 )
 from p2o.parity.plot import plot_latency
 from p2o.runtimes.base import Availability, Runner
+from tests.tiny import export_tiny_net
 
 SHAPE = (3, 6, 6)
 CLASSES = 5
@@ -273,19 +274,8 @@ def _tiny_onnx(path: Path, batch: int | str) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import paddle
-
-    from p2o.converter.export import export_static
-
     root = tmp_path_factory.mktemp("tiny")
-    paddle.seed(3)
-    net = paddle.nn.Sequential(
-        paddle.nn.Conv2D(3, 4, 3, padding=1),
-        paddle.nn.ReLU(),
-        paddle.nn.Flatten(),
-        paddle.nn.Linear(4 * 6 * 6, CLASSES),
-    )
-    export_static(net, root / "paddle", input_shape=SHAPE)
+    export_tiny_net(root / "paddle", 3, CLASSES, SHAPE)
     return {
         "dynamic": _tiny_onnx(root / "tiny.onnx", "N"),
         "fixed": _tiny_onnx(root / "tiny_bs2.onnx", 2),

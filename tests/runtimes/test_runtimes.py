@@ -24,6 +24,7 @@ from p2o.runtimes.base import Availability
 from p2o.runtimes.onnxruntime import OrtCpuRunner, OrtCudaRunner, OrtTensorRTRunner
 from p2o.runtimes.openvino import OpenVinoRunner
 from p2o.runtimes.paddle import PaddlePlainRunner, PaddleRunner
+from tests.tiny import export_tiny_net
 
 SHAPE = (3, 6, 6)
 CLASSES = 10
@@ -76,19 +77,8 @@ def _onnx_model(w: dict[str, np.ndarray], *, relu_function: bool = False) -> onn
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import paddle
-
-    from p2o.converter.export import export_static
-
     root = tmp_path_factory.mktemp("tiny")
-    paddle.seed(7)
-    net = paddle.nn.Sequential(
-        paddle.nn.Conv2D(3, 4, 3, padding=1),
-        paddle.nn.ReLU(),
-        paddle.nn.Flatten(),
-        paddle.nn.Linear(4 * 6 * 6, CLASSES),
-    )
-    export_static(net, root / "paddle", input_shape=SHAPE)
+    net = export_tiny_net(root / "paddle", 7, CLASSES, SHAPE)
     params = [p.numpy() for p in net.parameters()]
     w = dict(zip(["conv_w", "conv_b", "fc_w", "fc_b"], params, strict=True))
     paths = {}
