@@ -186,3 +186,17 @@ def test_verify_and_bench_do_not_reuse_an_aligned_conversion_as_the_default(
     stamp = path.stat().st_mtime_ns
     assert _ensure_onnx("RegNetX_200MF", None, 0, tmp_path) == path  # now reused as is
     assert path.stat().st_mtime_ns == stamp
+
+
+def test_the_equivalence_proof_refuses_a_model_that_no_longer_runs() -> None:
+    """A pass that leaves a grouped conv whose channels its groups do not divide."""
+    from p2o.converter.simplify import equivalence
+
+    m = block_model(bn=False)
+    broken = onnx.ModelProto()
+    broken.CopyFrom(m)
+    conv_g = next(n for n in broken.graph.node if n.name == "conv_g")
+    next(a for a in conv_g.attribute if a.name == "group").i = 5  # 24 channels
+    eq = equivalence(m, broken, {"x": X})
+    assert not eq and eq.error and "no longer runs" in eq.describe()
+    assert equivalence(m, m, {"x": X})  # and a model is equivalent to itself

@@ -109,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  nodes: {counts}")
     for op in m.custom_ops:
         print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
+    if m.equivalence.get("mapping_max_rel") is not None:
+        print(
+            f"  involution mapping vs paddle2onnx's lowering: max rel "
+            f"{m.equivalence['mapping_max_rel']:.2e} (<= {m.equivalence['rtol']:g})"
+        )
     if m.align_groups:
         widened = m.align_groups["widened"]
         sizes = sorted({f"{w['width']}->{w['padded']}" for w in widened})

@@ -24,6 +24,7 @@ from p2o import __version__
 from p2o.converter import boundary, export, paddle2onnx, simplify
 from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
+from p2o.converter.ops.involution_match import Lowering, find_lowerings
 from p2o.errors import CheckFailed, UsageError
 
 MODEL_FILE = "model.onnx"
@@ -154,6 +155,31 @@ def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> in
     return len(by_index)
 
 
+def map_found_involutions(model: onnx.ModelProto, found: list[Lowering]) -> list[dict[str, int]]:
+    """Replace each recognised (unmarked) involution lowering by one Involution node."""
+    from p2o.converter.ops import involution as op
+
+    graph = model.graph
+    configs: list[dict[str, int]] = []
+    for low in found:
+        try:
+            region = boundary.cut(model, [low.x, low.kernel], low.out)
+        except ValueError:
+            continue  # not self-contained: leave paddle2onnx's lowering
+        nodes = list(graph.node)
+        last = max(nodes.index(n) for n in region)
+        for node in region:
+            graph.node.remove(node)
+        node = op.make_node(
+            low.x, low.kernel, low.out, name=f"Involution_{len(configs)}", **low.config
+        )
+        graph.node.insert(last - len(region) + 1, node)
+        configs.append(low.config)
+    if configs:
+        op.attach(model)
+    return configs
+
+
 def _feed(batch: int | None, shape: tuple[int, ...]) -> np.ndarray:
     from p2o.zoo.inputs import sample_batch
 
@@ -252,22 +278,42 @@ def convert(
                 "weights": str(files.params_file),
                 "weights_sha256": sha256_file(files.params_file),
             }
-            if involution == "function":
-                notes.append(
-                    "a foreign Paddle model carries no involution markers: "
-                    "any involution keeps paddle2onnx's unfold lowering"
-                )
 
         with stages("paddle2onnx"):
             p2o_result = paddle2onnx.convert(files.model_file, files.params_file, opset)
         onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
         counts = {"paddle2onnx": len(onnx_model.graph.node) - len(boundary.find(onnx_model))}
 
+        feed_name = onnx_model.graph.input[0].name
+        feed = {feed_name: _feed(batch, shape)}
         with stages("map_ops"):
-            mapped = map_involutions(onnx_model, configs) if configs else 0
-            if not configs:
+            before = onnx.ModelProto()
+            if configs:
+                before.CopyFrom(onnx_model)
+                mapped = map_involutions(onnx_model, configs)
+            else:
                 boundary.strip(onnx_model)
+                found = find_lowerings(onnx_model) if involution == "function" else []
+                if found:
+                    before.CopyFrom(onnx_model)
+                configs = map_found_involutions(onnx_model, found)
+                mapped = len(configs)
+                if mapped:
+                    notes.append(
+                        f"{mapped} involutions recognised in paddle2onnx's unfold lowering "
+                        "(a model without p2o's markers) and mapped"
+                    )
         counts["mapped"] = len(onnx_model.graph.node)
+        eq_map = None
+        if mapped:  # the mapping itself, proved like the simplification
+            with stages("equivalence"):
+                eq_map = simplify.equivalence(before, onnx_model, feed)
+            if not eq_map:
+                raise CheckFailed(
+                    f"mapping involutions changed the model's outputs ({eq_map.describe()}); "
+                    "nothing written"
+                )
+        del before
         custom_ops = []
         if mapped:
             from p2o.converter.ops import involution as op
@@ -288,8 +334,6 @@ def convert(
             except onnx.checker.ValidationError as exc:
                 raise CheckFailed(f"onnx.checker rejects the converted model: {exc}") from exc
 
-        feed_name = onnx_model.graph.input[0].name
-        feed = {feed_name: _feed(batch, shape)}
         with stages("simplify"):
             simplified = simplify.simplify(onnx_model, simplifier)
         counts["simplified"] = len(simplified.graph.node)
@@ -297,8 +341,7 @@ def convert(
             eq = simplify.equivalence(onnx_model, simplified, feed)
         if not eq:
             raise CheckFailed(
-                f"{simplifier} changed the model's outputs (max rel {eq.max_rel:.3g} > "
-                f"{simplify.EQUIVALENCE_RTOL}); nothing written"
+                f"{simplifier} changed the model's outputs ({eq.describe()}); nothing written"
             )
         with stages("check"):
             onnx.checker.check_model(simplified, full_check=True)
@@ -311,8 +354,8 @@ def convert(
                     eq_aligned = simplify.equivalence(onnx_model, simplified, feed)
                     if not eq_aligned:
                         raise CheckFailed(
-                            "aligning grouped convolutions changed the model's outputs (max rel "
-                            f"{eq_aligned.max_rel:.3g}); nothing written"
+                            "aligning grouped convolutions changed the model's outputs "
+                            f"({eq_aligned.describe()}); nothing written"
                         )
                     onnx.checker.check_model(simplified, full_check=True)
                     eq = eq_aligned
@@ -345,6 +388,7 @@ def convert(
                 "max_abs": eq.max_abs,
                 "max_rel": eq.max_rel,
                 "rtol": simplify.EQUIVALENCE_RTOL,
+                "mapping_max_rel": None if eq_map is None else eq_map.max_rel,
             },
             onnx_sha256=hashlib.sha256(data).hexdigest(),
             onnx_bytes=len(data),

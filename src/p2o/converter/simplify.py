@@ -18,9 +18,15 @@ class Equivalence:
     max_abs: float
     max_rel: float  # max|a - b| / max|a|
     passed: bool
+    error: str = ""  # why the second model could not be run at all
 
     def __bool__(self) -> bool:
         return self.passed
+
+    def describe(self) -> str:
+        if self.error:
+            return f"it no longer runs: {self.error}"
+        return f"max rel {self.max_rel:.3g} > {EQUIVALENCE_RTOL}"
 
 
 def simplify(model: onnx.ModelProto, tool: str) -> onnx.ModelProto:
@@ -63,7 +69,11 @@ def equivalence(
 ) -> Equivalence:
     """Compare two models' outputs on ``feed`` with ONNX Runtime CPU."""
     a = ort_run(before, feed)
-    b = ort_run(after, feed)
+    try:
+        b = ort_run(after, feed)
+    except Exception as exc:  # onnxruntime raises its own types: the changed model is broken
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Equivalence(float("inf"), float("inf"), False, first[:300])
     if len(a) != len(b):
         return Equivalence(float("inf"), float("inf"), False)
     max_abs = max_rel = 0.0

@@ -1,0 +1,91 @@
+"""A RedNet exported without p2o's markers (as PaddleClas ships it) still gets Involution nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from p2o.converter import convert, pipeline
+from p2o.converter.export import export_static
+from p2o.converter.ops import involution as op
+from p2o.converter.ops.involution_match import Lowering
+from p2o.errors import CheckFailed
+from p2o.parity.verify import verify
+from p2o.zoo import create_model
+
+NAME = "RedNet26"
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RedNet26 exported with plain paddle.jit.save: no boundary markers in its graph."""
+    root = tmp_path_factory.mktemp("foreign")
+    export_static(create_model(NAME), root / "RedNet26_infer", (3, 224, 224))
+    return root / "RedNet26_infer"
+
+
+@pytest.fixture(scope="module")
+def mapped(foreign: Path, tmp_path_factory: pytest.TempPathFactory) -> pipeline.ConversionResult:
+    return convert(paddle_model=foreign, out_dir=tmp_path_factory.mktemp("out") / "m")
+
+
+def _involutions(path: Path) -> list[onnx.NodeProto]:
+    model = onnx.load(str(path))
+    return [n for n in model.graph.node if (n.domain, n.op_type) == (op.DOMAIN, op.OP_TYPE)]
+
+
+def test_the_unfold_lowering_is_recognised_and_mapped(mapped: pipeline.ConversionResult) -> None:
+    m = mapped.manifest
+    nodes = _involutions(mapped.onnx_path)
+    assert len(nodes) == 9  # the stem's 3x3 and one 7x7 per bottleneck (1 + 2 + 4 + 1)
+    assert m.custom_ops[0]["count"] == 9
+    strides = {dict(c)["stride"] for c in m.custom_ops[0]["configurations"]}
+    sizes = {dict(c)["kernel_size"] for c in m.custom_ops[0]["configurations"]}
+    assert strides == {1, 2} and sizes == {3, 7}
+    assert m.equivalence["mapping_max_rel"] <= 1e-5
+    assert any("recognised in paddle2onnx's unfold lowering" in n for n in m.notes)
+    # the same graph as p2o's own marked export of the same network
+    own = convert(NAME, out_dir=mapped.onnx_path.parent.parent / "own")
+    assert own.manifest.node_counts["simplified"] == m.node_counts["simplified"]
+
+
+def test_the_mapped_foreign_model_matches_paddle(
+    mapped: pipeline.ConversionResult, foreign: Path
+) -> None:
+    res = verify(
+        onnx_file=mapped.onnx_path,
+        paddle_model=foreign,
+        runtimes=["ort-cpu"],
+        inputs="random",
+        batches=[1],
+    )
+    assert res.exit_code == 0
+
+
+def test_unfold_mode_keeps_the_lowering(foreign: Path, tmp_path: Path) -> None:
+    res = convert(paddle_model=foreign, out_dir=tmp_path / "u", involution="unfold")
+    assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
+
+
+def test_a_misread_configuration_is_caught(
+    foreign: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the matcher to read the groups wrong, the mapping proof must refuse the model."""
+    real = pipeline.find_lowerings
+
+    def halve_groups(model: onnx.ModelProto) -> list[Lowering]:
+        return [
+            Lowering(
+                f.x, f.kernel, f.out, f.kernel_size, f.stride, f.groups // 2, f.group_channels * 2
+            )
+            if f.groups % 2 == 0
+            else f
+            for f in real(model)
+        ]
+
+    monkeypatch.setattr(pipeline, "find_lowerings", halve_groups)
+    with pytest.raises(CheckFailed, match="mapping involutions changed"):
+        convert(paddle_model=foreign, out_dir=tmp_path / "w")
+    assert not (tmp_path / "w" / "model.onnx").exists()
