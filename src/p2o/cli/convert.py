@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(sizes) or 'none'}), {len(m.align_groups['skipped'])} left alone"
         )
     print(
-        f"  written vs paddle2onnx's model: max rel {m.equivalence['max_rel']:.2e} "
+        f"  written vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
         f"(<= {m.equivalence['rtol']:g})"
     )
     print(f"  sha256 {m.onnx_sha256}")

@@ -54,7 +54,7 @@ class Manifest:
     node_counts: dict[str, int]  # after each stage
     custom_ops: list[dict[str, Any]]
     stage_seconds: dict[str, float]
-    equivalence: dict[str, Any]  # the written model vs paddle2onnx's, on real inputs
+    equivalence: dict[str, Any]  # written vs unsimplified (and mapping vs paddle2onnx), real inputs
     onnx_sha256: str
     onnx_bytes: int
     format: str = FORMAT

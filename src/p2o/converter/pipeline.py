@@ -161,21 +161,28 @@ def map_found_involutions(model: onnx.ModelProto, found: list[Lowering]) -> list
 
     graph = model.graph
     configs: list[dict[str, int]] = []
+    cut_out: set[str] = set()  # first outputs of the nodes that go
+    put: dict[str, onnx.NodeProto] = {}  # last region node's output -> the node replacing it
     for low in found:
         try:
             region = boundary.cut(model, [low.x, low.kernel], low.out)
         except ValueError:
             continue  # not self-contained: leave paddle2onnx's lowering
-        nodes = list(graph.node)
-        last = max(nodes.index(n) for n in region)
-        for node in region:
-            graph.node.remove(node)
-        node = op.make_node(
+        cut_out.update(n.output[0] for n in region)
+        put[region[-1].output[0]] = op.make_node(
             low.x, low.kernel, low.out, name=f"Involution_{len(configs)}", **low.config
         )
-        graph.node.insert(last - len(region) + 1, node)
         configs.append(low.config)
     if configs:
+        kept = []
+        for node in graph.node:
+            first = node.output[0] if node.output else ""
+            if first in put:
+                kept.append(put[first])
+            elif first not in cut_out:
+                kept.append(node)
+        del graph.node[:]
+        graph.node.extend(kept)
         op.attach(model)
     return configs
 
