@@ -69,10 +69,11 @@ def test_unfold_mode_keeps_the_lowering(foreign: Path, tmp_path: Path) -> None:
     assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
 
 
-def test_a_misread_configuration_is_caught(
+def test_a_misread_configuration_is_never_shipped(
     foreign: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Were the matcher to read the groups wrong, the mapping proof must refuse the model."""
+    """Were the matcher to read the groups wrong, the mapping proof rejects the mapping and
+    the conversion keeps paddle2onnx's (correct) lowering, saying so."""
     real = pipeline.find_lowerings
 
     def halve_groups(model: onnx.ModelProto) -> list[Lowering]:
@@ -86,6 +87,22 @@ def test_a_misread_configuration_is_caught(
         ]
 
     monkeypatch.setattr(pipeline, "find_lowerings", halve_groups)
+    res = convert(paddle_model=foreign, out_dir=tmp_path / "w")
+    assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
+    assert any("kept paddle2onnx's lowering" in n for n in res.manifest.notes)
+    assert res.manifest.equivalence["mapping_max_rel"] is None
+
+
+def test_a_broken_marked_mapping_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """p2o's own marked export: a mapping that changes the outputs is a bug, never shipped."""
+    real = pipeline.map_involutions
+
+    def halve_groups(model: onnx.ModelProto, configs: list[dict[str, int]]) -> int:
+        return real(model, [{**c, "groups": c["groups"] // 2 or 1} for c in configs])
+
+    monkeypatch.setattr(pipeline, "map_involutions", halve_groups)
     with pytest.raises(CheckFailed, match="mapping involutions changed"):
-        convert(paddle_model=foreign, out_dir=tmp_path / "w")
-    assert not (tmp_path / "w" / "model.onnx").exists()
+        convert(NAME, out_dir=tmp_path / "b")
+    assert not (tmp_path / "b" / "model.onnx").exists()

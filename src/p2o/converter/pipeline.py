@@ -295,7 +295,8 @@ def convert(
         feed = {feed_name: _feed(batch, shape)}
         with stages("map_ops"):
             before = onnx.ModelProto()
-            if configs:
+            marked = bool(configs)
+            if marked:
                 before.CopyFrom(onnx_model)
                 mapped = map_involutions(onnx_model, configs)
             else:
@@ -305,21 +306,27 @@ def convert(
                     before.CopyFrom(onnx_model)
                 configs = map_found_involutions(onnx_model, found)
                 mapped = len(configs)
-                if mapped:
-                    notes.append(
-                        f"{mapped} involutions recognised in paddle2onnx's unfold lowering "
-                        "(a model without p2o's markers) and mapped"
-                    )
-        counts["mapped"] = len(onnx_model.graph.node)
         eq_map = None
         if mapped:  # the mapping itself, proved like the simplification
             with stages("equivalence"):
                 eq_map = simplify.equivalence(before, onnx_model, feed)
-            if not eq_map:
+            if not eq_map and marked:  # p2o's own markers: a bug, never shipped
                 raise CheckFailed(
                     f"mapping involutions changed the model's outputs ({eq_map.describe()}); "
                     "nothing written"
                 )
+            if not eq_map:  # a recognition that does not hold: keep paddle2onnx's lowering
+                notes.append(
+                    f"{mapped} involution lowerings recognised, but the mapped graph was not "
+                    f"equal ({eq_map.describe()}): kept paddle2onnx's lowering"
+                )
+                onnx_model, configs, mapped, eq_map = before, [], 0, None
+            elif not marked:
+                notes.append(
+                    f"{mapped} involutions recognised in paddle2onnx's unfold lowering "
+                    "(a model without p2o's markers) and mapped"
+                )
+        counts["mapped"] = len(onnx_model.graph.node)
         del before
         custom_ops = []
         if mapped:
