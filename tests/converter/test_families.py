@@ -11,14 +11,7 @@ from p2o.converter import convert, simplify
 from p2o.converter.ops import involution
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
-
-ONE_PER_FAMILY = [
-    "RedNet26",
-    "ReXNet_1_0",
-    "RegNetX_200MF",
-    "ResNeSt50_fast_1s1x64d",
-    "Res2Net50_14w_8s",
-]
+from tests.families import ONE_PER_FAMILY
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)

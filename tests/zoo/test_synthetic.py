@@ -10,14 +10,8 @@ from p2o.runtimes.paddle import PaddlePlainRunner, PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
 from p2o.zoo.weights import _classifier
+from tests.families import ONE_PER_FAMILY
 
-ONE_PER_FAMILY = [
-    "RedNet26",
-    "ReXNet_1_0",
-    "RegNetX_200MF",
-    "ResNeSt50_fast_1s1x64d",
-    "Res2Net50_14w_8s",
-]
 REL_TARGET = 2e-5
 
 
