@@ -96,11 +96,11 @@ def test_not_a_weights_file(tmp_path):
 
 
 def test_pretrained_download_cache_and_reuse(pdparams, tmp_path, monkeypatch):
-    monkeypatch.setenv("P2O_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path / "cache"))
     with serve(pdparams.parent) as url:
         monkeypatch.setenv("P2O_WEIGHTS_BASE_URL", url)
         path = weights.download_pretrained(NAME)
-    assert path == tmp_path / "cache" / "weights" / pdparams.name
+    assert path == tmp_path / "cache" / "pretrained" / pdparams.name
     assert path.read_bytes() == pdparams.read_bytes()
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     assert meta["sha256"] == weights.sha256_file(pdparams)
@@ -119,7 +119,7 @@ def test_pretrained_download_cache_and_reuse(pdparams, tmp_path, monkeypatch):
 
 
 def test_interrupted_download_leaves_no_file(pdparams, tmp_path, monkeypatch):
-    monkeypatch.setenv("P2O_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path / "cache"))
     with serve(pdparams.parent, truncate=True) as url:
         monkeypatch.setenv("P2O_WEIGHTS_BASE_URL", url)
         with pytest.raises(EnvironmentProblem):
@@ -132,7 +132,36 @@ def test_offline_says_to_pass_weights(tmp_path, monkeypatch):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("P2O_CACHE", str(tmp_path))
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("P2O_WEIGHTS_BASE_URL", f"http://127.0.0.1:{port}/")
     with pytest.raises(EnvironmentProblem, match="pass --weights"):
         create_model(NAME, weights="pretrained")
+
+
+def test_synthetic_weights_come_from_the_disk_cache(tmp_path, monkeypatch):
+    import p2o
+    import p2o.zoo as zoo
+
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path / "c"))
+    calls = []
+    real = weights.synthesize
+
+    def counting(model, seed=0, images=None):
+        calls.append(seed)
+        real(model, seed=seed, images=images)
+
+    monkeypatch.setattr(weights, "synthesize", counting)
+    state = {k: v.numpy() for k, v in create_model(NAME).state_dict().items()}
+    zoo._SYNTHETIC.clear()  # a new process: memory empty, disk cache full
+    again = create_model(NAME).state_dict()
+    assert calls == [0]
+    for k, v in state.items():
+        np.testing.assert_array_equal(again[k].numpy(), v)
+    # another seed or another p2o version is another entry
+    zoo._SYNTHETIC.clear()
+    create_model(NAME, seed=1)
+    zoo._SYNTHETIC.clear()
+    monkeypatch.setattr(p2o, "__version__", "99.0")
+    create_model(NAME)
+    assert calls == [0, 1, 0]
+    zoo._SYNTHETIC.clear()

@@ -15,9 +15,10 @@ import warnings
 from collections.abc import Sequence
 
 from p2o import __version__
+from p2o.cli import _common
 from p2o.errors import P2OError
 
-COMMANDS = ("zoo", "convert", "verify", "runtimes", "release", "bench")  # p2o.cli modules
+COMMANDS = ("zoo", "convert", "verify", "runtimes", "release", "bench", "cache")  # p2o.cli modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in COMMANDS:
         importlib.import_module(f"p2o.cli.{mod}").register(sub)
+    _common.finish(parser)  # plain help, defaults shown, -q/-v/--no-cache on every command
     return parser
 
 
@@ -39,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No ccache found")
     os.environ.setdefault("GLOG_minloglevel", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _common.parse(parser, argv)
     try:
         return int(args.func(args) or 0)
     except P2OError as exc:

@@ -12,8 +12,9 @@ from p2o.zoo.registry import ModelInfo, list_models, model_info
 
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info"]
 
-# Synthesis calibrates on real images (seconds to minutes for the largest networks);
-# convert-then-verify in one process reuses the last result.
+# Synthesis calibrates on real images (seconds to minutes for the largest networks): the
+# result is kept in p2o's cache on disk (p2o.cache), and convert-then-verify in one process
+# reuses the last one from memory.
 _SYNTHETIC: dict[tuple[str, int], dict[str, Any]] = {}
 
 
@@ -34,9 +35,9 @@ def create_model(name: str, weights: str | Path | None = None, seed: int = 0) ->
         if key in _SYNTHETIC:
             w.load_strict(model, _SYNTHETIC[key], source=f"synthetic weights of {name}")
         else:
-            w.synthesize(model, seed=seed)
+            state = w.synthetic_state(model, info.architecture, seed=seed)
             _SYNTHETIC.clear()  # keep one network's weights: the next call is usually the same
-            _SYNTHETIC[key] = {k: v.numpy() for k, v in model.state_dict().items()}
+            _SYNTHETIC[key] = state
     else:
         path = w.download_pretrained(name) if str(weights) == "pretrained" else Path(weights)
         w.load_strict(model, w.read_pdparams(path), source=str(path))

@@ -79,8 +79,10 @@ def load_strict(model: Any, state: dict[str, Any], source: str = "weights") -> N
 
 
 def cache_dir() -> Path:
-    """Where downloaded weights live: ``$P2O_CACHE`` or ``~/.cache/p2o``."""
-    return Path(os.environ.get("P2O_CACHE") or Path.home() / ".cache" / "p2o")
+    """Where downloaded weights live: p2o's cache root (``$P2O_CACHE_DIR``, see p2o.cache)."""
+    from p2o import cache
+
+    return cache.root()
 
 
 def weights_url(name: str) -> str:
@@ -101,7 +103,7 @@ def download_pretrained(name: str, timeout: float = 30.0) -> Path:
     checksum no longer matches is fetched again.
     """
     url = weights_url(name)
-    target = cache_dir() / "weights" / url.rsplit("/", 1)[1]
+    target = cache_dir() / "pretrained" / url.rsplit("/", 1)[1]
     record = target.with_name(target.name + ".json")
     if target.is_file() and record.is_file():
         try:
@@ -255,3 +257,42 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     fc = _classifier(model)
     fc.weight.set_value(fc.weight.numpy() * np.float32(TARGET_LOGIT_STD / std))
     model.eval()
+
+
+def _synthesis_code_digest() -> str:
+    """SHA-256 of the zoo's code (networks, synthesis, inputs): a change invalidates the cache."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def synthetic_state(model: Any, architecture: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """The state dict ``synthesize(model, seed)`` gives, from p2o's cache when it holds it.
+
+    Key: architecture, seed, p2o version, the zoo code's digest, Paddle and scikit-image
+    versions (the calibration runs Paddle on scikit-image's photographs). ``model`` is left
+    with those weights either way.
+    """
+    import paddle
+    import skimage
+
+    from p2o import __version__, cache, progress
+
+    key = {
+        "architecture": architecture,
+        "seed": seed,
+        "p2o": __version__,
+        "code": _synthesis_code_digest(),
+        "paddle": paddle.__version__,
+        "skimage": skimage.__version__,  # type: ignore[attr-defined]
+    }
+
+    def compute() -> dict[str, np.ndarray]:
+        with progress.step(f"synthesize weights of {architecture}"):
+            synthesize(model, seed=seed)
+        return {k: v.numpy() for k, v in model.state_dict().items()}
+
+    state = cache.get_or_compute("synthetic_weights", key, compute)
+    load_strict(model, state, source=f"synthetic weights of {architecture}")
+    return state
