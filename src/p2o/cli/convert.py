@@ -8,6 +8,12 @@ import sys
 
 from p2o.converter import convert
 from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_MODES
+from p2o.converter.precision import (
+    ACTIVATION_TYPES,
+    CALIBRATION_METHODS,
+    PRECISIONS,
+    PrecisionOptions,
+)
 from p2o.converter.simplify import SIMPLIFIERS
 
 
@@ -36,6 +42,58 @@ def add_model_source(p: argparse.ArgumentParser) -> None:
 
 def weights_of(args: argparse.Namespace) -> str | None:
     return "pretrained" if args.pretrained else args.weights
+
+
+def add_precision_options(p: argparse.ArgumentParser) -> None:
+    """--precision fp32|fp16|int8 and the INT8 calibration options (docs/precision.md)."""
+    g = p.add_argument_group("precision (docs/precision.md)")
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="artifact precision: fp16 (fp32 I/O) or int8 (QDQ, post-training static)",
+    )
+    g.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="int8: calibrate on these images (default: crops of the bundled photographs "
+        "that verify never evaluates on)",
+    )
+    g.add_argument(
+        "--calibration-count",
+        type=int,
+        default=PrecisionOptions.calibration_count,
+        metavar="N",
+        help=f"int8: bundled crops to calibrate on (default {PrecisionOptions.calibration_count})",
+    )
+    g.add_argument(
+        "--calibration-method",
+        choices=CALIBRATION_METHODS,
+        default=PrecisionOptions.calibration_method,
+        help="int8: how activation ranges are chosen (default minmax)",
+    )
+    g.add_argument(
+        "--activation-type",
+        choices=ACTIVATION_TYPES,
+        default=PrecisionOptions.activation_type,
+        help="int8: activation type (default uint8, what CPU engines fuse)",
+    )
+    g.add_argument(
+        "--per-tensor",
+        action="store_true",
+        help="int8: one weight scale per tensor instead of per output channel",
+    )
+
+
+def precision_options(args: argparse.Namespace) -> PrecisionOptions:
+    return PrecisionOptions(
+        precision=args.precision,
+        activation_type=args.activation_type,
+        calibration_method=args.calibration_method,
+        calibration=args.calibration,
+        calibration_count=args.calibration_count,
+        per_channel=not args.per_tensor,
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="widen grouped convolutions to multiples of BLOCK channels with zeros, where that "
         "costs at most 15%% more channels (16: ONNX Runtime CPU on AVX-512; default 0, off)",
     )
+    add_precision_options(p)
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (default p2o-out/NAME)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing conversion")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
@@ -95,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         simplifier=args.simplifier,
         involution=args.involution,
         align_groups=args.align_groups,
+        precision=precision_options(args),
         overwrite=args.overwrite,
     )
     m = result.manifest
@@ -125,8 +185,21 @@ def run(args: argparse.Namespace) -> int:
         f"  written vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
         f"(<= {m.equivalence['rtol']:g})"
     )
+    if m.precision:
+        print(f"  precision {m.precision['precision']}: {describe_precision(m.precision)}")
     print(f"  sha256 {m.onnx_sha256}")
     print("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
     for note in m.notes:
         print(f"  note: {note}")
     return 0
+
+
+def describe_precision(info: dict) -> str:
+    d, cal = info.get("details", {}), info.get("calibration", {})
+    if info.get("precision") != "int8":
+        return str(info.get("method", ""))
+    return (
+        f"{d.get('format')} weights {d.get('weights')}, activations {d.get('activations')}, "
+        f"{d.get('calibration_method')} on {cal.get('samples')} {cal.get('source')} "
+        f"(sha256 {str(cal.get('sha256', ''))[:12]})"
+    )

@@ -60,6 +60,7 @@ class Manifest:
     format: str = FORMAT
     notes: list[str] = field(default_factory=list)
     align_groups: dict[str, Any] = field(default_factory=dict)  # which convs were widened
+    precision: dict[str, Any] = field(default_factory=dict)  # the precision pass (int8, fp16)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,7 @@ from p2o.converter import boundary, export, paddle2onnx, simplify
 from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
 from p2o.converter.ops.involution_match import Lowering, find_lowerings
+from p2o.converter.precision import PrecisionOptions
 from p2o.errors import CheckFailed, UsageError
 
 MODEL_FILE = "model.onnx"
@@ -38,6 +39,7 @@ DEFAULT_OPTIONS = {
     "simplifier": "onnxsim",
     "involution": "function",
     "align_groups": 0,
+    "precision": "fp32",
 }
 OPSET_RANGE = (11, 21)
 EQUIVALENCE_IMAGES = 2
@@ -217,6 +219,7 @@ def convert(
     simplifier: str = "onnxsim",
     involution: str = "function",
     align_groups: int = 0,
+    precision: str | PrecisionOptions = "fp32",
     overwrite: bool = False,
 ) -> ConversionResult:
     """Convert a zoo model (``model``) or an exported Paddle model dir (``paddle_model``).
@@ -241,15 +244,17 @@ def convert(
     if paddle_model is not None and weights is not None:
         raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
 
+    prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
     stages = _Stages()
     notes: list[str] = []
+    pp = None  # the model's preprocessing, for INT8 calibration images
     configs: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
         if model is not None:
             from p2o.zoo import create_model, model_info
 
             info = model_info(model)
-            name, shape = info.name, info.input_shape
+            name, shape, pp = info.name, info.input_shape, info.preprocess
             out = Path(out_dir) if out_dir else Path("p2o-out") / name
             _prepare_out_dir(out, overwrite)
             with stages("build"):
@@ -375,6 +380,15 @@ def convert(
                     eq = eq_aligned
             aligned = report.to_dict()
 
+        precision_info: dict[str, Any] = {}
+        if prec.precision != "fp32":
+            from p2o.converter import precision as precision_pass
+
+            with stages("precision"):
+                simplified, applied = precision_pass.apply(simplified, prec, pp)
+                onnx.checker.check_model(simplified, full_check=True)
+            precision_info = {**applied.to_dict(), "options": prec.to_dict()}
+
         simplified.producer_name = "p2o"
         simplified.producer_version = __version__
         data = simplified.SerializeToString(deterministic=True)
@@ -387,6 +401,7 @@ def convert(
                 "simplifier": simplifier,
                 "involution": involution,
                 "align_groups": align_groups,
+                "precision": prec.precision,
             },
             tools=tool_versions(),
             opset=p2o_result.opset,
@@ -408,6 +423,7 @@ def convert(
             onnx_bytes=len(data),
             notes=notes,
             align_groups=aligned,
+            precision=precision_info,
         )
         out.mkdir(parents=True, exist_ok=True)
         stale = out / MANIFEST_FILE

@@ -1,0 +1,43 @@
+"""fp16 artifact: weights and activations in float16, inputs and outputs kept float32.
+
+onnxconverter-common's ``convert_float_to_float16`` with ``keep_io_types=True`` (Casts at
+the graph's edges), its default op block list (ops without fp16 kernels stay fp32).
+Model-local functions (RedNet's involution) are inlined first: the converter does not
+enter function bodies. ONNX Runtime's CPU provider runs most fp16 ops by casting back to
+fp32, so the artifact pays on GPUs (CUDA, TensorRT), not here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import metadata
+
+import onnx
+
+from p2o.converter.precision import PrecisionInfo
+from p2o.errors import EnvironmentProblem
+
+
+def convert(model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionInfo]:
+    try:
+        from onnxconverter_common import float16
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            f"--precision fp16 needs onnxconverter-common ({exc}); pip install p2o[precision]"
+        ) from exc
+    from p2o.converter.ops.involution import inline
+
+    source = inline(model) if model.functions else model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "values truncated to fp16" is what fp16 is
+        out = float16.convert_float_to_float16(source, keep_io_types=True)
+    info = PrecisionInfo(
+        "fp16",
+        "onnxconverter_common.float16.convert_float_to_float16",
+        {
+            "keep_io_types": True,
+            "op_block_list": "default",
+            "tool": f"onnxconverter-common {metadata.version('onnxconverter-common')}",
+        },
+    )
+    return out, info

@@ -1,0 +1,133 @@
+"""INT8 artifact: post-training static quantization into QDQ form.
+
+ONNX Runtime's ``quantize_static``: weights int8 per output channel (symmetric), activations
+uint8 by default (asymmetric; the form CPU engines fuse into integer convolutions: with int8
+activations ONNX Runtime leaves many convolutions dequantized and fp32, measured slower than
+fp32), calibrated with MinMax by default on ``calibration_count`` crops of the bundled
+photographs that are never among verify's evaluation crops (``p2o.zoo.crops``), or on every
+image of a folder. The same model, options and calibration images give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from p2o.converter.precision import PrecisionInfo, PrecisionOptions
+from p2o.errors import EnvironmentProblem, UsageError
+
+FORMAT = "QDQ"
+
+
+def calibration_inputs(options: PrecisionOptions, preprocess: Any) -> tuple[np.ndarray, str]:
+    """The calibration images, preprocessed, and a description of where they came from."""
+    from p2o.zoo import crops
+    from p2o.zoo.inputs import folder_batch
+
+    if options.calibration is not None:
+        x = folder_batch(options.calibration, preprocess)
+        return x, f"images of {Path(options.calibration).resolve()}"
+    x = crops.crop_batch("calibration", options.calibration_count, preprocess)
+    return x, "calibration crops of the bundled photographs (disjoint from verify's)"
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime.quantization warns through the root logger ("consider pre-processing")."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _reader(name: str, x: np.ndarray) -> Any:
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._next = iter(range(len(x)))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            i = next(self._next, None)
+            return None if i is None else {name: x[i : i + 1]}
+
+    return Reader()
+
+
+def quantize(
+    model: onnx.ModelProto, options: PrecisionOptions, preprocess: Any = None
+) -> tuple[onnx.ModelProto, PrecisionInfo]:
+    try:
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError as exc:  # onnxruntime.quantization needs ml_dtypes and sympy too
+        raise EnvironmentProblem(
+            f"--precision int8 needs onnxruntime.quantization ({exc}); pip install p2o[precision]"
+        ) from exc
+    from p2o.converter.ops.involution import inline
+    from p2o.zoo import crops
+
+    source = inline(model) if model.functions else model
+    initializers = {t.name for t in source.graph.initializer}
+    feeds = [i for i in source.graph.input if i.name not in initializers]
+    if len(feeds) != 1:
+        raise UsageError(f"INT8 calibration wants a model with one input, got {len(feeds)}")
+    x, where = calibration_inputs(options, preprocess)
+    dims = [d.dim_value for d in feeds[0].type.tensor_type.shape.dim[1:]]
+    if all(dims) and tuple(dims) != tuple(x.shape[1:]):
+        raise UsageError(
+            f"calibration images preprocess to {list(x.shape[1:])}; the model wants {dims}"
+        )
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+        "distribution": CalibrationMethod.Distribution,
+    }
+    activation = QuantType.QUInt8 if options.activation_type == "uint8" else QuantType.QInt8
+    with tempfile.TemporaryDirectory(prefix="p2o-int8-") as tmp, _quiet_root_logger():
+        fp32_path = Path(tmp) / "fp32.onnx"
+        out_path = Path(tmp) / "int8.onnx"
+        onnx.save_model(source, str(fp32_path))
+        quantize_static(
+            str(fp32_path),
+            str(out_path),
+            _reader(feeds[0].name, x),
+            quant_format=QuantFormat.QDQ,
+            per_channel=options.per_channel,
+            activation_type=activation,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[options.calibration_method],
+            calibration_providers=["CPUExecutionProvider"],
+        )
+        out = onnx.load(str(out_path))
+    granularity = "per channel" if options.per_channel else "per tensor"
+    info = PrecisionInfo(
+        "int8",
+        f"onnxruntime.quantization.quantize_static ({FORMAT}, post-training static)",
+        {
+            "format": FORMAT,
+            "weights": f"int8, symmetric, {granularity}",
+            "activations": f"{options.activation_type}, asymmetric",
+            "calibration_method": options.calibration_method,
+            "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
+            "tool": f"onnxruntime {metadata.version('onnxruntime')}",
+        },
+        {"source": where, "samples": len(x), "sha256": crops.digest(x)},
+    )
+    return out, info
