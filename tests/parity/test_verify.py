@@ -203,10 +203,40 @@ def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
     assert loaded.batches == [1, 4] and loaded.meta["reference"] == "paddle"
     assert len(loaded.meta["weights_sha256"]) == 64
     assert verify(onnx_file=raw, golden=g, runtimes=["ort-cpu", "openvino"]).exit_code == 0
+    # outputs that are not the model's (same identity): the check fails
+    for outs in loaded.outputs.values():
+        for name in outs:
+            outs[name] = outs[name] * np.float32(1.01)
+    wrong = loaded.save(tmp_path / "wrong-outputs.npz")
+    assert verify(onnx_file=raw, golden=wrong, runtimes=["ort-cpu"]).exit_code == 1
+
+
+def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, capsys):
+    g = tmp_path / "golden.npz"
+    verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], batches=[1], save_golden=g)
+    meta = Golden.load(g).meta
+    assert meta["format"] == "p2o-golden/2"
+    assert meta["onnx_file"] == raw.name and meta["precision"] == "fp32"
+    assert meta["model"] == paddle_dir.name and len(meta["onnx_sha256"]) == 64
+    assert meta["preprocessing"]["kind"] == "images" and meta["preprocessing"]["crop"] == 224
     m = onnx.load(str(raw))
     break_conv_weight(m)
     broken = _save(m, tmp_path / "broken.onnx")
-    assert verify(onnx_file=broken, golden=g, runtimes=["ort-cpu"]).exit_code == 1
+    code = main(["verify", "--onnx", broken, "--golden", str(g), "--runtimes", "ort-cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "was saved for another ONNX file" in err[0] and raw.name in err[0]
+    # a format-1 file (no identity) is still read, with a note that it was not checked
+    old = Golden.load(g)
+    old.meta = {k: v for k, v in old.meta.items() if k not in ("onnx_sha256", "onnx_file")}
+    old.meta["format"] = "p2o-golden/1"
+    arrays = {"meta": np.array(json.dumps(old.meta))}
+    for b, x in old.inputs.items():
+        arrays[f"input@{b}"] = x
+        arrays.update({f"output@{b}@{k}": y for k, y in old.outputs[b].items()})
+    np.savez(tmp_path / "v1.npz", **arrays)
+    res = verify(onnx_file=broken, golden=tmp_path / "v1.npz", runtimes=["ort-cpu"])
+    assert res.exit_code == 1 and any("not checked" in n for n in res.notes)
 
 
 def test_unavailable_runtime_is_skipped_and_strict_fails(raw, paddle_dir):

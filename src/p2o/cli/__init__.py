@@ -14,7 +14,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from p2o import __version__
+from p2o import __version__, optional
 from p2o.cli import _common
 from p2o.errors import P2OError
 
@@ -49,6 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"p2o: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:  # an optional package (Paddle, OpenVINO): name the extra
+        line = optional.missing_from(exc)
+        if line is None:
+            raise
+        if os.environ.get("P2O_DEBUG"):
+            traceback.print_exc()
+        print(f"p2o: error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("p2o: interrupted", file=sys.stderr)
         return 130

@@ -2,13 +2,21 @@
 
 Saved where Paddle runs, they let a machine without Paddle (a pipeline's GPU box) verify
 an ONNX file against the same reference. Layout: ``input@<batch>`` arrays, ``output@<batch>@<name>``
-arrays, and ``meta`` (a JSON string: model, weights sha256, reference runtime, versions).
+arrays, and ``meta`` (a JSON string: reference runtime, inputs, tool versions, and the identity).
+
+The identity says what the outputs are the reference *of*: the model and its weights
+(``model``, ``weights_sha256``), the ONNX file they were saved for (``onnx_sha256``,
+``onnx_file``, its ``precision``) and how the inputs were made (``preprocessing``). A golden
+file is only ever compared with the ONNX file it was saved for: ``check_onnx`` refuses any
+other (a usage error), so a GPU box cannot pass a model against another model's outputs.
+Files of format 1 (no identity) still load; their check says so instead of refusing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +25,43 @@ import numpy as np
 
 from p2o.errors import UsageError
 
-FORMAT = "p2o-golden/1"
+FORMAT = "p2o-golden/2"
+READS = ("p2o-golden/1", FORMAT)  # format 1: the same arrays, no identity
+IDENTITY = ("model", "weights_sha256", "onnx_sha256", "precision", "preprocessing")
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"}
+
+
+def onnx_precision(path: str | Path) -> str:
+    """``int8`` (quantized nodes), ``fp16`` (mostly float16 weights) or ``fp32``."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(n.op_type in QUANTIZED_OPS for n in model.graph.node):
+        return "int8"
+    types = Counter(t.data_type for t in model.graph.initializer)
+    float16 = types[onnx.TensorProto.FLOAT16]
+    return "fp16" if float16 > types[onnx.TensorProto.FLOAT] else "fp32"
+
+
+def onnx_identity(path: str | Path) -> dict[str, str]:
+    """The identity keys of the ONNX file a golden file is saved for."""
+    from p2o.zoo.weights import sha256_file
+
+    p = Path(path)
+    return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": onnx_precision(p)}
+
+
+def preprocessing_of(inputs: str) -> dict[str, Any]:
+    """How ``p2o verify --inputs`` made its tensors (for the golden file's identity)."""
+    from dataclasses import asdict
+
+    from p2o.zoo.registry import Preprocess
+
+    if inputs.startswith("random"):
+        return {"inputs": inputs, "kind": "seeded random tensors (seed 0)"}
+    if inputs.endswith((".npz", ".npy")):
+        return {"inputs": Path(inputs).name, "kind": "tensors given as they are"}
+    return {"inputs": inputs, "kind": "images", **asdict(Preprocess())}
 
 
 @dataclass
@@ -25,6 +69,7 @@ class Golden:
     inputs: dict[int, np.ndarray]  # batch size → [n, C, H, W]
     outputs: dict[int, dict[str, np.ndarray]]  # batch size → output name → array
     meta: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the file it was loaded from
 
     @property
     def batches(self) -> list[int]:
@@ -67,6 +112,32 @@ class Golden:
                         outputs.setdefault(int(parts[1]), {})["@".join(parts[2:])] = data[key]
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"{p} is not a p2o golden file: {exc}") from exc
-        if meta.get("format") != FORMAT or set(inputs) != set(outputs) or not inputs:
+        if meta.get("format") not in READS or set(inputs) != set(outputs) or not inputs:
             raise UsageError(f"{p} is not a p2o golden file (format {meta.get('format')!r})")
-        return cls(inputs, outputs, meta)
+        return cls(inputs, outputs, meta, source=str(p))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What these outputs are the reference of (see the module docstring)."""
+        return {k: self.meta.get(k) for k in IDENTITY}
+
+    def check_onnx(self, onnx_path: str | Path) -> str | None:
+        """Refuse an ONNX file other than the one this was saved for (UsageError).
+
+        Returns a note when there is nothing to check against (a format-1 file).
+        """
+        from p2o.zoo.weights import sha256_file
+
+        where = self.source or "the golden file"
+        wanted = self.meta.get("onnx_sha256")
+        if not wanted:
+            return f"{where} names no ONNX file (format 1): not checked that it is this one's"
+        got = sha256_file(onnx_path)
+        if got != wanted:
+            made_for = f"{self.meta.get('onnx_file', '?')} of {self.meta.get('model', '?')}"
+            raise UsageError(
+                f"{where} was saved for another ONNX file ({made_for}, sha256 {wanted[:12]}); "
+                f"{Path(onnx_path).name} has sha256 {got[:12]}: save a golden file for it "
+                "with `p2o verify --onnx FILE ... --save-golden`"
+            )
+        return None

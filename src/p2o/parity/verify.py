@@ -25,7 +25,7 @@ import numpy as np
 
 from p2o.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.parity.compare import ParityReport, RuntimeResult, check_tolerance, compare_all
-from p2o.parity.golden import Golden
+from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.localize import Divergence
 from p2o.runtimes import registry as rt
 
@@ -227,6 +227,8 @@ def verify(
 
     if golden is not None:
         g = Golden.load(golden)
+        if (note := g.check_onnx(onnx_path)) is not None:  # refuses another file's golden
+            notes.append(note)
         inputs_desc = f"golden inputs of {golden} ({g.meta.get('inputs', '?')})"
         batch_list = g.batches
         reference_out = g.outputs
@@ -261,6 +263,8 @@ def verify(
                     reference_out,
                     {
                         **meta,
+                        **onnx_identity(onnx_path),
+                        "preprocessing": preprocessing_of(inputs),
                         "reference": REFERENCE,
                         "inputs": inputs_desc,
                         "tools": tool_versions(),

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from p2o import optional
 from p2o.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
 
@@ -84,18 +85,9 @@ class OpenVinoRunner(Runner):
 
     @classmethod
     def availability(cls) -> Availability:
-        try:
-            import openvino as ov
-        except ImportError as exc:
-            return Availability(
-                False, f"openvino is not installed ({exc}); pip install p2o[openvino]"
-            )
-        try:
-            devices = list(ov.Core().available_devices)
-        except Exception as exc:  # the plugin loader raises its own RuntimeError
-            return Availability(False, f"openvino cannot list its devices ({exc})")
-        if DEVICE not in devices:
-            return Availability(False, f"openvino has no {DEVICE} device (it has {devices})")
+        # asked without importing OpenVINO; whether it has a CPU device is checked on build
+        if not optional.installed("openvino"):
+            return Availability(False, optional.missing("openvino"))
         return Availability(True)
 
     @property
@@ -133,6 +125,12 @@ class OpenVinoRunner(Runner):
         if not path.is_file():
             raise UsageError(f"{self.name}: ONNX model not found: {path}")
         self._core = ov.Core()
+        try:
+            devices = list(self._core.available_devices)
+        except Exception as exc:  # the plugin loader raises its own RuntimeError
+            raise EnvironmentProblem(f"openvino cannot list its devices ({exc})") from exc
+        if DEVICE not in devices:
+            raise EnvironmentProblem(f"openvino has no {DEVICE} device (it has {devices})")
         model, self.input_names, self.output_names = _read_onnx(self._core, path)
         self._model = model
         self._compiled.clear()

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from p2o import optional
 from p2o.runtimes.base import Availability, Runner
 
 
@@ -21,10 +22,8 @@ class PaddleRunner(Runner):
 
     @classmethod
     def availability(cls) -> Availability:
-        try:
-            import paddle.inference  # noqa: F401
-        except ImportError as exc:
-            return Availability(False, f"paddlepaddle is not installed ({exc})")
+        if not optional.installed("paddle"):  # asked without importing Paddle (seconds)
+            return Availability(False, optional.missing("paddle"))
         return Availability(True)
 
     @property
