@@ -29,11 +29,12 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from p2o.errors import P2OError, UsageError
+from p2o.results import BenchResult, ModelRecord, Status, dumps_strict, loads_strict, verdict
 
 RECORD = "record.json"
 WORK = ".work"
@@ -65,36 +66,6 @@ class ReleaseOptions:
         d["runtimes"] = list(self.runtimes)
         d["batches"] = list(self.batches)
         return d
-
-
-@dataclass
-class ModelRecord:
-    """One model's outcome; ``record.json`` in its directory."""
-
-    model: str
-    status: str  # passed | failed | error
-    reason: str
-    inputs_key: str  # sha256 of weights + options + tool versions: what --resume compares
-    weights: str
-    weights_sha256: str
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, str] = field(default_factory=dict)  # file → sha256
-    node_counts: dict[str, int] = field(default_factory=dict)  # after each conversion stage
-    verify: dict[str, Any] = field(default_factory=dict)
-    bench: dict[str, Any] = field(default_factory=dict)
-    skipped_resume: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelRecord:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 # --------------------------------------------------------------------------- model selection
@@ -184,7 +155,9 @@ def build_model(
     from p2o.parity.verify import verify
 
     key, wsha = inputs_key(name, weights, options)
-    rec = ModelRecord(name, "error", "", key, weights or f"synthetic(seed={options.seed})", wsha)
+    rec = ModelRecord(
+        name, Status.ERROR, "", key, weights or f"synthetic(seed={options.seed})", wsha
+    )
     work = Path(dist) / WORK / f"{name}.{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
@@ -219,25 +192,32 @@ def build_model(
         rpt.write_report(work / "report.md", result)
         rec.stage_seconds["verify"] = round(time.perf_counter() - t1, 2)
         rec.stage_peak_rss_mb["verify"] = _peak_rss_mb()
-        rec.verify = result.to_dict()
-        rec.status = "passed" if result.report.passed else "failed"
-        rec.reason = result.report.reason
+        rec.verify = result
+        rec.status, rec.reason, rec.stage = result.status, result.report.reason, "verify"
         if options.bench:
             t2 = time.perf_counter()
+            rec.stage = "bench"
             rec.bench = _bench(res.onnx_path, name, weights, options, work)
+            rec.bench_plot = "bench.png"
             rec.stage_seconds["bench"] = round(time.perf_counter() - t2, 2)
             rec.stage_peak_rss_mb["bench"] = _peak_rss_mb()
+            rec.status = verdict([result.status, rec.bench.status])
+            rec.reason = result.report.reason or rec.bench.reason
+        if rec.status is Status.PASSED:
+            rec.stage = ""
     except P2OError as exc:
-        rec.status, rec.reason = ("failed" if exc.exit_code == 1 else "error"), str(exc)
+        rec.status = Status.FAILED if exc.exit_code == 1 else Status.ERROR
+        rec.reason, rec.stage = str(exc), rec.stage or "convert"
     except Exception as exc:  # a crash of one model must not stop the release
-        rec.status, rec.reason = "error", f"{type(exc).__name__}: {exc}"
+        rec.status, rec.reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
+        rec.stage = rec.stage or "convert"
         if os.environ.get("P2O_DEBUG"):
             traceback.print_exc()
     rec.stage_seconds["total"] = round(time.perf_counter() - t0, 2)
     from p2o.zoo.weights import sha256_file
 
     rec.artifacts = {f: sha256_file(work / f) for f in ARTIFACTS if (work / f).is_file()}
-    (work / RECORD).write_text(json.dumps(rec.to_dict(), indent=1) + "\n")
+    (work / RECORD).write_text(dumps_strict(rec))
     final = Path(dist) / name
     if final.exists():
         shutil.rmtree(final)
@@ -247,7 +227,7 @@ def build_model(
 
 def _bench(
     onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions, work: Path
-) -> dict[str, Any]:
+) -> BenchResult:
     from p2o.parity import latency
     from p2o.parity.plot import plot_latency
 
@@ -261,7 +241,7 @@ def _bench(
         iters=BENCH_ITERS,
     )
     plot_latency([result], work / "bench.png")
-    return {**result.to_dict(), "plot": "bench.png"}
+    return result
 
 
 def _worker(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, Any]:
@@ -284,7 +264,7 @@ def load_record(dist: Path, name: str) -> ModelRecord | None:
     if not path.is_file():
         return None
     try:
-        return ModelRecord.from_dict(json.loads(path.read_text()))
+        return ModelRecord.from_dict(loads_strict(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -399,7 +379,7 @@ def release(
                         records[name] = ModelRecord.from_dict(fut.result())
                     except Exception as exc:  # the worker process died
                         records[name] = ModelRecord(
-                            name, "error", f"worker died: {exc!r}", "", "", ""
+                            name, Status.ERROR, f"worker died: {exc!r}", stage="worker"
                         )
                     report(records[name])
             except BaseException:
@@ -436,6 +416,7 @@ def write_aggregates(
     summary = {
         "format": "p2o-release/1",
         "passed": passed,
+        "status": verdict(r.status for r in records),
         "counts": {s: sum(r.status == s for r in records) for s in ("passed", "failed", "error")},
         "seconds": round(seconds, 1),
         "options": options.key() if options else None,
@@ -450,7 +431,7 @@ def write_aggregates(
     write_atomic(dist / "junit.xml", junit(records))
     write_atomic(dist / "report.md", markdown(records, summary).encode())
     write_atomic(dist / "report.html", html_page(records, summary).encode())
-    write_atomic(dist / "release.json", (json.dumps(summary, indent=1) + "\n").encode())
+    write_atomic(dist / "release.json", dumps_strict(summary).encode())
     return summary
 
 
@@ -463,7 +444,7 @@ def merge(dists: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
         if not d.is_dir():
             raise UsageError(f"shard output not found: {d}")
         for rec_path in sorted(d.glob(f"*/{RECORD}")):
-            rec = ModelRecord.from_dict(json.loads(rec_path.read_text()))
+            rec = ModelRecord.from_dict(loads_strict(rec_path.read_text()))
             if rec.model in records:
                 raise UsageError(f"{rec.model} appears in more than one shard output")
             records[rec.model] = rec
@@ -488,7 +469,7 @@ def junit(records: list[ModelRecord]) -> bytes:
     suite = ET.SubElement(suites, "testsuite", name="p2o.release")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for rec in records:
-        results = rec.verify.get("results") or []
+        results = [r.to_dict() for r in rec.verify.report.results] if rec.verify else []
         cases = results or [
             {"runtime": "convert", "status": rec.status, "reason": rec.reason, "settings": {}}
         ]
@@ -519,10 +500,8 @@ def junit(records: list[ModelRecord]) -> bytes:
 
 
 def _row(rec: ModelRecord) -> dict[str, str]:
-    worst = [
-        r.get("min_tolerance") for r in rec.verify.get("results", []) if r.get("min_tolerance")
-    ]
-    numeric = [w for w in worst if isinstance(w, (int, float))]
+    results = rec.verify.report.results if rec.verify else []
+    numeric = [r.min_tolerance for r in results if r.min_tolerance is not None]
     s = rec.stage_seconds
     return {
         "model": rec.model,
@@ -570,7 +549,7 @@ def html_page(records: list[ModelRecord], summary: dict[str, Any]) -> str:
     plots = "".join(
         f"<h3>{html.escape(r.model)}</h3><img src='{html.escape(r.model)}/bench.png'>"
         for r in records
-        if r.bench.get("plot")
+        if r.bench_plot
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>p2o release</title>"

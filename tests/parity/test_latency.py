@@ -138,7 +138,7 @@ def test_measure_runners_statistics_and_ratios_with_an_injected_clock() -> None:
     assert log[:4] == ["paddle", "paddle", "ort", "ort"]
     assert log[4:] == ["paddle", "ort"] * 5
     p, o = by["paddle"], by["ort"]
-    assert p.status == o.status == "ok"
+    assert p.status == o.status == "passed"
     assert p.first_run_ms == pytest.approx(100.0)
     assert o.first_run_ms == pytest.approx(50.0)
     assert p.samples_ms == pytest.approx([10, 20, 30, 40, 50])  # warm-up excluded
@@ -162,7 +162,7 @@ def test_a_runner_failing_mid_run_is_an_error_and_the_others_go_on() -> None:
     )
     by = {t.runtime: t for t in timings}
     assert by["ort"].status == "error" and "engine fell over" in by["ort"].reason
-    assert by["paddle"].status == "ok" and by["paddle"].latency is not None
+    assert by["paddle"].status == "passed" and by["paddle"].latency is not None
     assert by["paddle"].latency.count == 4
 
 
@@ -176,7 +176,7 @@ def _result(model: str = "RegNetX_4GF") -> BenchResult:
         return Timing(
             name,
             batch,
-            "ok",
+            "passed",
             build_seconds=0.5,
             first_run_ms=99.0,
             latency=LatencyStats.of([m / 1e3 for m in ms], batch),
@@ -324,7 +324,7 @@ def test_a_batch_fixed_in_the_model_refuses_another(
     ok = latency.benchmark(
         onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2, warmup=1
     )
-    assert ok.timings[0].status == "ok" and ok.timings[0].latency is not None
+    assert ok.timings[0].status == "passed" and ok.timings[0].latency is not None
 
 
 def test_end_to_end_cli_on_a_tiny_model(
@@ -366,7 +366,7 @@ def test_end_to_end_cli_on_a_tiny_model(
     for name in ("paddle", "ort-cpu", "openvino"):
         for b in (1, 2):
             t = rows[(name, b)]
-            assert t["status"] == "ok", t["reason"]
+            assert t["status"] == "passed", t["reason"]
             assert t["latency"]["count"] == 3 and len(t["samples_ms"]) == 3
             assert t["build_seconds"] > 0 and t["settings"]["threads"] == 1
     assert rows[("paddle", 1)]["vs_reference"] == pytest.approx(1.0)
@@ -430,6 +430,6 @@ def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
         extra_runners={"variant": not_here, "other": broken},
     )
     rows = {t.runtime: t for t in res.timings}
-    assert rows["ort-cpu"].status == "ok"
+    assert rows["ort-cpu"].status == "passed"
     assert (rows["variant"].status, rows["variant"].reason) == ("skipped", "nothing to widen")
     assert (rows["other"].status, rows["other"].reason) == ("error", "could not build")

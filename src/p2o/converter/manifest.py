@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -66,7 +65,9 @@ class Manifest:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n"
+        from p2o.results import dumps_strict
+
+        return dumps_strict(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -77,7 +78,9 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        from p2o.results import loads_strict
+
+        return cls.from_dict(loads_strict(Path(path).read_text()))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

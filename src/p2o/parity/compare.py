@@ -39,9 +39,9 @@ fraction of samples whose five highest classes are the same set, in any order; t
 implies the reference's top-1 is in the actual top-5; k is the class count when fewer
 than five).
 
-Per-output tolerances are given to ``compare_all`` as a dict by output name. Results
-have a truth value meaning "passed" and ``to_dict()`` for JSON, where a non-finite float
-becomes the string "nan", "inf" or "-inf".
+Per-output tolerances are given to ``compare_all`` as a dict by output name. The results
+(``OutputComparison``, ``RuntimeResult``, ``ParityReport``) live in ``p2o.results``: a truth
+value meaning "passed", ``to_dict()`` for strict JSON and ``from_dict()``.
 """
 
 from __future__ import annotations
@@ -49,28 +49,25 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 
 from p2o.errors import UsageError
+from p2o.results import STATUSES, OutputComparison, ParityReport, RuntimeResult
+
+__all__ = [
+    "FLOOR_FRACTION",
+    "STATUSES",
+    "OutputComparison",
+    "ParityReport",
+    "RuntimeResult",
+    "check_tolerance",
+    "compare_all",
+    "compare_outputs",
+]
 
 FLOOR_FRACTION = 0.1
 TOP_K = 5
-STATUSES = ("passed", "failed", "skipped", "error")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, tuple | list):
-        return [_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return _json_value(value.item())
-    return value
 
 
 def check_tolerance(tolerance: float) -> float:
@@ -82,40 +79,6 @@ def check_tolerance(tolerance: float) -> float:
     if not math.isfinite(t) or t < 0:
         raise UsageError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     return t
-
-
-@dataclass(frozen=True)
-class OutputComparison:
-    """One output of one engine against the reference; true when it passed."""
-
-    name: str
-    tolerance: float
-    passed: bool
-    reason: str
-    reference_shape: tuple[int, ...]
-    actual_shape: tuple[int, ...]
-    min_tolerance: float | None = None
-    floor: float | None = None
-    max_abs_error: float | None = None
-    max_rel_error: float | None = None
-    mean_abs_error: float | None = None
-    cosine_similarity: float | None = None
-    top1_agreement: float | None = None
-    top5_agreement: float | None = None
-    worst_index: tuple[int, ...] | None = None
-    worst_reference: float | None = None
-    worst_actual: float | None = None
-    nonfinite_reference: int = 0
-    nonfinite_actual: int = 0
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for key in ("reference_shape", "actual_shape", "worst_index"):
-            d[key] = None if d[key] is None else list(d[key])
-        return _json_value(d)
 
 
 def _as_samples(x: np.ndarray) -> np.ndarray:
@@ -289,141 +252,3 @@ def compare_all(
         else:
             results.append(compare_outputs(reference[ref_name], actual[act_name], tol, ref_name))
     return results
-
-
-@dataclass(frozen=True)
-class RuntimeResult:
-    """One engine's outcome: passed, failed (a comparison failed), skipped or error."""
-
-    runtime: str
-    status: str
-    reason: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-    outputs: list[OutputComparison] = field(default_factory=list)
-    build_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
-
-    def __bool__(self) -> bool:
-        return self.status == "passed"
-
-    @classmethod
-    def from_outputs(
-        cls,
-        runtime: str,
-        outputs: list[OutputComparison],
-        *,
-        settings: dict[str, Any] | None = None,
-        build_seconds: float | None = None,
-    ) -> RuntimeResult:
-        """``passed`` when there is at least one comparison and all of them passed."""
-        failing = [o for o in outputs if not o]
-        if not outputs:
-            status, reason = "failed", "no output was compared"
-        elif failing:
-            status, reason = "failed", "; ".join(f"{o.name}: {o.reason}" for o in failing)
-        else:
-            status, reason = "passed", ""
-        return cls(runtime, status, reason, dict(settings or {}), list(outputs), build_seconds)
-
-    @classmethod
-    def skipped(
-        cls, runtime: str, reason: str, *, settings: dict[str, Any] | None = None
-    ) -> RuntimeResult:
-        return cls(runtime, "skipped", reason, dict(settings or {}))
-
-    @classmethod
-    def error(
-        cls,
-        runtime: str,
-        reason: str,
-        *,
-        settings: dict[str, Any] | None = None,
-        build_seconds: float | None = None,
-    ) -> RuntimeResult:
-        return cls(runtime, "error", reason, dict(settings or {}), [], build_seconds)
-
-    @property
-    def min_tolerance(self) -> float | None:
-        """The smallest tolerance at which every output would pass (None: none would)."""
-        values = [o.min_tolerance for o in self.outputs]
-        if not values or any(v is None for v in values):
-            return None
-        return max(v for v in values if v is not None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_value(
-            {
-                "runtime": self.runtime,
-                "status": self.status,
-                "reason": self.reason,
-                "settings": self.settings,
-                "build_seconds": self.build_seconds,
-                "min_tolerance": self.min_tolerance,
-                "outputs": [o.to_dict() for o in self.outputs],
-            }
-        )
-
-
-@dataclass(frozen=True)
-class ParityReport:
-    """Every engine against the reference engine on one model.
-
-    ``passed``: no engine failed or errored, at least one engine passed (nothing compared
-    proves nothing), and in ``strict`` mode no engine was skipped either.
-    """
-
-    model: str
-    tolerance: float
-    reference: str
-    results: list[RuntimeResult] = field(default_factory=list)
-    strict: bool = False
-    output_tolerances: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {s: sum(r.status == s for r in self.results) for s in STATUSES}
-
-    @property
-    def passed(self) -> bool:
-        c = self.counts
-        if c["failed"] or c["error"] or not c["passed"]:
-            return False
-        return not (self.strict and c["skipped"])
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.passed else 1
-
-    @property
-    def reason(self) -> str:
-        """Why the report did not pass ("" when it did)."""
-        if self.passed:
-            return ""
-        bad = [r for r in self.results if r.status in ("failed", "error")]
-        if self.strict:
-            bad += [r for r in self.results if r.status == "skipped"]
-        if not bad and not self.counts["passed"]:
-            return "no engine was compared with the reference"
-        return "; ".join(f"{r.runtime} {r.status}: {r.reason}" for r in bad)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_value(
-            {
-                "model": self.model,
-                "reference": self.reference,
-                "tolerance": self.tolerance,
-                "output_tolerances": self.output_tolerances,
-                "strict": self.strict,
-                "passed": self.passed,
-                "exit_code": self.exit_code,
-                "reason": self.reason,
-                "counts": self.counts,
-                "results": [r.to_dict() for r in self.results],
-            }
-        )

@@ -37,13 +37,14 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from p2o.errors import NotApplicable, P2OError, UsageError
+from p2o.results import PUBLISHED_LABEL, BenchResult, LatencyStats, Status, Timing
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
@@ -56,10 +57,6 @@ REFERENCE = "paddle"
 SPIN_ENV = {"KMP_BLOCKTIME": "0"}
 """Environment that stops OpenMP threads spinning after a call (set unless already set)."""
 RECORDED_ENV = ("KMP_BLOCKTIME", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
-PUBLISHED_LABEL = (
-    "Published figures on other hardware (PaddleClas model pages: NVIDIA V100 / T4 GPUs, "
-    "TensorRT). Not measured here and not comparable with the measured CPU rows."
-)
 
 Clock = Callable[[], float]
 Log = Callable[[str], None]
@@ -77,51 +74,6 @@ Step = Callable[[], "Split | None"]
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Order statistics of one runtime's latencies at one batch size (milliseconds)."""
-
-    count: int
-    batch: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    min_ms: float
-    max_ms: float
-    iqr_ms: float
-    throughput: float
-    """Images per second: ``batch / mean latency``."""
-
-    @property
-    def spread(self) -> float:
-        """p90 / p50: 1.0 is a perfectly steady engine on a quiet machine."""
-        return self.p90_ms / self.p50_ms if self.p50_ms > 0 else math.nan
-
-    @classmethod
-    def of(cls, seconds: Sequence[float], batch: int) -> LatencyStats:
-        if not seconds:
-            raise ValueError("no samples")
-        ms = np.asarray(seconds, dtype=np.float64) * 1e3
-        p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
-        mean = float(ms.mean())
-        return cls(
-            count=len(ms),
-            batch=batch,
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p99_ms=float(p99),
-            mean_ms=mean,
-            min_ms=float(ms.min()),
-            max_ms=float(ms.max()),
-            iqr_ms=float(p75 - p25),
-            throughput=batch / (mean / 1e3) if mean > 0 else math.inf,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "spread_p90_p50": self.spread}
 
 
 # --------------------------------------------------------------------------- interleaving
@@ -214,43 +166,6 @@ def interleave(
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
-class Timing:
-    """One runtime at one batch size: measured, skipped (with why) or an error."""
-
-    runtime: str
-    batch: int
-    status: str  # "ok", "skipped" or "error"
-    reason: str = ""
-    build_seconds: float | None = None
-    first_run_ms: float | None = None
-    latency: LatencyStats | None = None
-    transfers: dict[str, LatencyStats] = field(default_factory=dict)
-    """GPU only: host→device (``h2d``) and device→host (``d2h``) copies, timed apart."""
-    vs_reference: float | None = None
-    """p50 / the reference's p50 at this batch size, same interleaved run (<1: faster)."""
-    vs_reference_paired: float | None = None
-    """Median over rounds of this runtime's latency / the reference's in the same round."""
-    settings: dict[str, Any] = field(default_factory=dict)
-    samples_ms: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runtime": self.runtime,
-            "batch": self.batch,
-            "status": self.status,
-            "reason": self.reason,
-            "build_seconds": self.build_seconds,
-            "first_run_ms": self.first_run_ms,
-            "latency": None if self.latency is None else self.latency.to_dict(),
-            "transfers": {k: v.to_dict() for k, v in self.transfers.items()},
-            "vs_reference": self.vs_reference,
-            "vs_reference_paired": self.vs_reference_paired,
-            "settings": self.settings,
-            "samples_ms": self.samples_ms,
-        }
-
-
 def no_spin_env() -> dict[str, str]:
     """Set ``SPIN_ENV`` where the environment does not; returns what is now in force.
 
@@ -286,76 +201,6 @@ def machine_info() -> dict[str, Any]:
         "loadavg_1_5_15": load,
         "env": {k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
     }
-
-
-@dataclass
-class BenchResult:
-    model: str
-    onnx_file: str | None
-    paddle_model: str | None
-    runtimes: list[str]
-    batches: list[int]
-    threads: int
-    precision: str
-    warmup: int
-    iters: int | None
-    seconds: float | None
-    machine: dict[str, Any]
-    timings: list[Timing]
-    reference: str = REFERENCE
-    published: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def cpu_label(self) -> str:
-        m = self.machine
-        return f"{m.get('cpu', '?')} ({m.get('logical_cpus', '?')} logical CPUs)"
-
-    @property
-    def timing_mode(self) -> str:
-        count = f"{self.iters} rounds" if self.iters is not None else f"{self.seconds:g} s"
-        return f"warm-up {self.warmup} per runtime and batch, then {count} interleaved round-robin"
-
-    def get(self, runtime: str, batch: int) -> Timing | None:
-        for t in self.timings:
-            if t.runtime == runtime and t.batch == batch:
-                return t
-        return None
-
-    def ratio_lines(self) -> list[str]:
-        """``bs=1: ort-cpu 0.62x of paddle (paired 0.61x), ...`` per batch size."""
-        lines = []
-        for b in self.batches:
-            parts = [
-                f"{t.runtime} {t.vs_reference:.2f}x of {self.reference}"
-                + (f" (paired {t.vs_reference_paired:.2f}x)" if t.vs_reference_paired else "")
-                for t in self.timings
-                if t.batch == b and t.vs_reference is not None and t.runtime != self.reference
-            ]
-            if parts:
-                lines.append(f"bs={b}: " + ", ".join(parts))
-        return lines
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "onnx_file": self.onnx_file,
-            "paddle_model": self.paddle_model,
-            "runtimes": self.runtimes,
-            "batches": self.batches,
-            "threads": self.threads,
-            "precision": self.precision,
-            "warmup": self.warmup,
-            "iters": self.iters,
-            "seconds": self.seconds,
-            "interleaved": True,
-            "machine": self.machine,
-            "reference": self.reference,
-            "timings": [t.to_dict() for t in self.timings],
-            "ratios": self.ratio_lines(),
-            "published": {"label": PUBLISHED_LABEL, "rows": self.published},
-            "notes": self.notes,
-        }
 
 
 # --------------------------------------------------------------------------- steps
@@ -476,7 +321,7 @@ def measure_runners(
                 by_label[label] = Timing(
                     label,
                     batch,
-                    "error",
+                    Status.ERROR,
                     reason,
                     build_seconds=runner.build_seconds,
                     settings=settings,
@@ -487,7 +332,7 @@ def measure_runners(
             by_label[label] = Timing(
                 label,
                 batch,
-                "ok",
+                Status.PASSED,
                 build_seconds=runner.build_seconds,
                 first_run_ms=None if first is None else first * 1e3,
                 latency=LatencyStats.of(secs, batch),
@@ -774,9 +619,9 @@ def benchmark(
     for b in batch_list:
         for n in names:
             if n in skipped:
-                timings.append(Timing(n, b, "skipped", skipped[n], settings={"batch": b}))
+                timings.append(Timing(n, b, Status.SKIPPED, skipped[n], settings={"batch": b}))
             elif n in build_errors:
-                timings.append(Timing(n, b, "error", build_errors[n], settings={"batch": b}))
+                timings.append(Timing(n, b, Status.ERROR, build_errors[n], settings={"batch": b}))
             else:
                 timings.extend(t for t in measured if t.runtime == n and t.batch == b)
 
@@ -839,7 +684,7 @@ def rows(result: BenchResult) -> list[dict[str, str]]:
             {
                 "runtime": t.runtime,
                 "bs": str(t.batch),
-                "status": t.status if t.status == "ok" else t.status.upper(),
+                "status": t.status if t.status is Status.PASSED else t.status.upper(),
                 "build s": _f(t.build_seconds),
                 "first ms": _f(t.first_run_ms, ".1f"),
                 "p50 ms": _f(s.p50_ms if s else None),

@@ -12,11 +12,12 @@ stops for good: the first layer after the last one that still matches.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import onnx
+
+from p2o.results import Divergence
 
 WINDOW = 400  # ONNX tensors searched past the previous match
 
@@ -36,34 +37,6 @@ ONNX_OPS: dict[str, tuple[str, ...]] = {
     "Dropout": ("Identity", "Dropout"),
     "Flatten": ("Flatten", "Reshape"),
 }
-
-
-@dataclass(frozen=True)
-class Divergence:
-    found: bool
-    paddle_layer: str  # first diverging Paddle layer ("" when none diverges)
-    paddle_type: str
-    onnx_node: str  # suspect: first node after the last match that can compute paddle_type
-    onnx_op: str
-    rel_error: float  # of the ONNX tensor closest to the diverging layer's output
-    last_matching_layer: str
-    last_matching_node: str
-    matched_layers: int
-    layers: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        if not self.found:
-            return f"no diverging layer: all {self.layers} layers match within tolerance"
-        return (
-            f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); suspect "
-            f"ONNX node: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "
-            f"closest ONNX tensor off by {self.rel_error:.3g} (relative); "
-            f"last match: {self.last_matching_layer or '(input)'} "
-            f"≈ {self.last_matching_node or '?'}"
-        )
 
 
 def paddle_intermediates(net: Any, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,39 +26,13 @@ from p2o.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.parity.compare import ParityReport, RuntimeResult, check_tolerance, compare_all
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.localize import Divergence
+from p2o.results import VerifyResult
 from p2o.runtimes import registry as rt
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 DEFAULT_BATCHES = (1, 4)
 DEFAULT_TOLERANCE = 1e-4
 REFERENCE = "paddle"
-
-
-@dataclass
-class VerifyResult:
-    report: ParityReport
-    onnx_file: str
-    inputs: str
-    batches: list[int]
-    divergence: Divergence | None = None
-    golden_saved: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return self.report.exit_code
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self.report.to_dict()
-        d.update(
-            onnx_file=self.onnx_file,
-            inputs=self.inputs,
-            batches=self.batches,
-            divergence=None if self.divergence is None else self.divergence.to_dict(),
-            golden_saved=self.golden_saved,
-            notes=self.notes,
-        )
-        return d
 
 
 def load_inputs(spec: str, shape: tuple[int, int, int] = (3, 224, 224)) -> tuple[np.ndarray, str]:
