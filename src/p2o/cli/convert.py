@@ -171,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
     if m.equivalence.get("mapping_max_rel") is not None:
         print(
-            f"  involution mapping vs paddle2onnx's lowering: max rel "
-            f"{m.equivalence['mapping_max_rel']:.2e} (<= {m.equivalence['rtol']:g})"
+            f"  involution mapping vs paddle2onnx's lowering: min tolerance "
+            f"{m.equivalence['proofs']['map_ops']['min_tolerance']:.2e} "
+            f"(<= {m.equivalence['tolerance']:g})"
         )
     if m.align_groups:
         widened = m.align_groups["widened"]
@@ -182,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(sizes) or 'none'}), {len(m.align_groups['skipped'])} left alone"
         )
     print(
-        f"  written vs unsimplified: max rel {m.equivalence['max_rel']:.2e} "
-        f"(<= {m.equivalence['rtol']:g})"
+        f"  written vs paddle2onnx's graph: min tolerance "
+        f"{m.equivalence['min_tolerance']:.2e} (each pass proved <= {m.equivalence['tolerance']:g})"
     )
     if m.precision:
         print(f"  precision {m.precision['precision']}: {describe_precision(m.precision)}")

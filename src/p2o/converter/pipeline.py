@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
+import math
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,14 @@ class ConversionResult:
 
 
 class _Stages:
+    """Wall time per stage; a stage that runs more than once (checks, proofs) adds up."""
+
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self._total: dict[str, float] = {}
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self._total.items()}
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -69,7 +77,7 @@ class _Stages:
         try:
             yield
         finally:
-            self.seconds[name] = round(time.perf_counter() - t0, 3)
+            self._total[name] = self._total.get(name, 0.0) + time.perf_counter() - t0
 
 
 def state_sha256(model: Any) -> str:
@@ -207,6 +215,267 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         raise UsageError(f"output path {out_dir} exists and is not a directory")
 
 
+def _check_options(
+    model: str | None,
+    paddle_model: str | Path | None,
+    weights: str | Path | None,
+    opset: int,
+    batch: int | None,
+    simplifier: str,
+    involution: str,
+    align_groups: int,
+) -> None:
+    if (model is None) == (paddle_model is None):
+        raise UsageError("give exactly one of a zoo model name or a Paddle model directory")
+    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
+        raise UsageError(f"opset {opset} outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}")
+    if batch is not None and batch < 1:
+        raise UsageError(f"batch must be >= 1 or dynamic, got {batch}")
+    if simplifier not in simplify.SIMPLIFIERS:
+        raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
+    if involution not in INVOLUTION_MODES:
+        raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
+    if align_groups == 1 or align_groups < 0:
+        raise UsageError(
+            f"--align-groups wants 0 (off) or a block of >= 2 channels, got {align_groups}"
+        )
+    if paddle_model is not None and weights is not None:
+        raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
+
+
+@dataclass
+class _Source:
+    """What is converted: its name, input shape, exported files and description."""
+
+    name: str
+    shape: tuple[int, ...]
+    out: Path
+    files: export.PaddleModelFiles
+    source: dict[str, Any]
+    configs: list[dict[str, int]]  # the involutions p2o marked at export ([] when none)
+    preprocess: Any = None  # the model's preprocessing, for INT8 calibration images
+
+
+def _weights_desc(weights: str | Path | None, seed: int) -> str:
+    if weights is None:
+        return f"synthetic(seed={seed})"
+    return "pretrained" if str(weights) == "pretrained" else str(weights)
+
+
+def _zoo_source(
+    model: str,
+    weights: str | Path | None,
+    seed: int,
+    out_dir: str | Path | None,
+    overwrite: bool,
+    mark_involutions: bool,
+    batch: int | None,
+    tmp: Path,
+    stages: _Stages,
+) -> _Source:
+    from p2o.zoo import create_model, model_info
+
+    info = model_info(model)
+    out = Path(out_dir) if out_dir else Path("p2o-out") / info.name
+    _prepare_out_dir(out, overwrite)
+    with stages("build"):
+        net = create_model(info.name, weights=weights, seed=seed)
+    source = {
+        "kind": "zoo",
+        "name": info.name,
+        "weights": _weights_desc(weights, seed),
+        "weights_sha256": state_sha256(net),
+    }
+    mark = mark_involutions and info.family == "RedNet"
+    with stages("export"):
+        ctx: contextlib.AbstractContextManager[list[dict[str, int]]] = (
+            _marked_involutions(net) if mark else contextlib.nullcontext([])
+        )
+        with ctx as configs:
+            files = export.export_static(net, tmp / "paddle", info.input_shape, batch)
+    return _Source(info.name, info.input_shape, out, files, source, configs, info.preprocess)
+
+
+def _paddle_source(
+    paddle_model: str | Path, out_dir: str | Path | None, overwrite: bool
+) -> _Source:
+    from p2o.zoo.weights import sha256_file
+
+    files = export.find_paddle_model(paddle_model)
+    name = Path(paddle_model).resolve().name
+    out = Path(out_dir) if out_dir else Path("p2o-out") / name
+    _prepare_out_dir(out, overwrite)
+    source = {
+        "kind": "paddle-model",
+        "path": str(Path(paddle_model).resolve()),
+        "format": files.format,
+        "weights": str(files.params_file),
+        "weights_sha256": sha256_file(files.params_file),
+    }
+    return _Source(name, (3, 224, 224), out, files, source, [])
+
+
+def _check(model: onnx.ModelProto, what: str) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise CheckFailed(f"onnx.checker rejects the {what}: {exc}") from exc
+
+
+class _Proof:
+    """Each graph pass proved against the outputs of its input, computed BEFORE the pass ran.
+
+    So a pass that returns its input, or edits it in place, is still compared with what the
+    model computed before (never a model with itself).
+    """
+
+    def __init__(self, model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> None:
+        self.feed = feed
+        self.first = self.outputs = simplify.ort_run(model, feed)
+        self.proofs: dict[str, dict[str, float]] = {}
+
+    def check(self, model: onnx.ModelProto, stage: str) -> simplify.Equivalence:
+        """Compare ``model`` with the current outputs; keep its outputs when it passed."""
+        after = simplify.try_run(model, self.feed)
+        if isinstance(after, str):
+            return simplify.Equivalence(math.inf, math.inf, math.inf, False, after)
+        eq = simplify.outputs_equal(self.outputs, after)
+        if eq:
+            self.outputs = after
+            self.proofs[stage] = eq.to_dict()
+        return eq
+
+    def overall(self) -> simplify.Equivalence:
+        """The written model's outputs against paddle2onnx's graph."""
+        return simplify.outputs_equal(self.first, self.outputs)
+
+
+@dataclass
+class _Mapped:
+    model: onnx.ModelProto
+    configs: list[dict[str, int]]
+    eq: simplify.Equivalence | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.configs)
+
+
+def _map_ops(
+    onnx_model: onnx.ModelProto,
+    marked: list[dict[str, int]],
+    involution: str,
+    proof: _Proof,
+    notes: list[str],
+) -> _Mapped:
+    """Map involutions (p2o's markers, else recognised lowerings), proved against the input."""
+    before = onnx.ModelProto()
+    before.CopyFrom(onnx_model)
+    if marked:
+        count = map_involutions(onnx_model, marked)
+        mapped = _Mapped(onnx_model, marked[:count])
+    else:
+        found = find_lowerings(onnx_model) if involution == "function" else []
+        mapped = _Mapped(onnx_model, map_found_involutions(onnx_model, found))
+    if not mapped.count:
+        return mapped
+    mapped.eq = proof.check(onnx_model, "map_ops")
+    if not mapped.eq and marked:  # p2o's own markers: a bug, never shipped
+        raise CheckFailed(
+            f"mapping involutions changed the model's outputs ({mapped.eq.describe()}); "
+            "nothing written"
+        )
+    if not mapped.eq:  # a recognition that does not hold: keep paddle2onnx's lowering
+        notes.append(
+            f"{mapped.count} involution lowerings recognised, but the mapped graph was not "
+            f"equal ({mapped.eq.describe()}): kept paddle2onnx's lowering"
+        )
+        return _Mapped(before, [])
+    if not marked:
+        notes.append(
+            f"{mapped.count} involutions recognised in paddle2onnx's unfold lowering "
+            "(a model without p2o's markers) and mapped"
+        )
+    return mapped
+
+
+def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
+    if not mapped.count:
+        return []
+    from p2o.converter.ops import involution as op
+
+    return [
+        {
+            "domain": op.DOMAIN,
+            "op_type": op.OP_TYPE,
+            "count": mapped.count,
+            "configurations": sorted({tuple(sorted(c.items())) for c in mapped.configs}),
+            "function": "model-local ONNX function of standard ops",
+        }
+    ]
+
+
+def _simplify(model: onnx.ModelProto, tool: str, proof: _Proof) -> onnx.ModelProto:
+    simplified = simplify.simplify(model, tool)
+    eq = proof.check(simplified, "simplify")
+    if not eq:
+        raise CheckFailed(f"{tool} changed the model's outputs ({eq.describe()}); nothing written")
+    _check(simplified, f"model {tool} simplified")
+    return simplified
+
+
+def _align(model: onnx.ModelProto, block: int, proof: _Proof) -> dict[str, Any]:
+    report = align_groups_pass(model, block=block)
+    if report.widened:
+        eq = proof.check(model, "align_groups")
+        if not eq:
+            raise CheckFailed(
+                "aligning grouped convolutions changed the model's outputs "
+                f"({eq.describe()}); nothing written"
+            )
+        _check(model, "model with aligned groups")
+    return report.to_dict()
+
+
+IDENTITY_PREFIX = "p2o."
+
+
+def identity(model: str, source: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """What the ONNX file is a conversion of (written into its ``metadata_props``)."""
+    return {
+        "p2o.model": model,
+        "p2o.weights": str(source.get("weights", "")),
+        "p2o.weights_sha256": str(source.get("weights_sha256", "")),
+        "p2o.options": json.dumps(options, sort_keys=True),
+    }
+
+
+def read_identity(model: onnx.ModelProto) -> dict[str, str]:
+    """The ``p2o.*`` entries of an ONNX model's ``metadata_props`` ({} for a foreign file)."""
+    return {p.key: p.value for p in model.metadata_props if p.key.startswith(IDENTITY_PREFIX)}
+
+
+def _stamp(model: onnx.ModelProto, ident: dict[str, str]) -> bytes:
+    """The model's bytes with p2o as producer and its identity (deterministic order)."""
+    model.producer_name = "p2o"
+    model.producer_version = __version__
+    kept = [p for p in model.metadata_props if not p.key.startswith(IDENTITY_PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key in sorted(ident):
+        model.metadata_props.add(key=key, value=ident[key])
+    return model.SerializeToString(deterministic=True)
+
+
+def _write(out: Path, data: bytes, manifest: Manifest) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stale = out / MANIFEST_FILE
+    if stale.exists():  # never leave an old manifest beside a new model
+        stale.unlink()
+    write_atomic(out / MODEL_FILE, data)
+    write_atomic(out / MANIFEST_FILE, manifest.to_json().encode())
+
+
 def convert(
     model: str | None = None,
     *,
@@ -227,208 +496,126 @@ def convert(
     Returns the result with the manifest; raises UsageError for bad input (nothing
     written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
     """
-    if (model is None) == (paddle_model is None):
-        raise UsageError("give exactly one of a zoo model name or a Paddle model directory")
-    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
-        raise UsageError(f"opset {opset} outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}")
-    if batch is not None and batch < 1:
-        raise UsageError(f"batch must be >= 1 or dynamic, got {batch}")
-    if simplifier not in simplify.SIMPLIFIERS:
-        raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
-    if involution not in INVOLUTION_MODES:
-        raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
-    if align_groups == 1 or align_groups < 0:
-        raise UsageError(
-            f"--align-groups wants 0 (off) or a block of >= 2 channels, got {align_groups}"
-        )
-    if paddle_model is not None and weights is not None:
-        raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
-
+    _check_options(model, paddle_model, weights, opset, batch, simplifier, involution, align_groups)
     prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
+    options = {
+        "opset": opset,
+        "batch": batch or "dynamic",
+        "simplifier": simplifier,
+        "involution": involution,
+        "align_groups": align_groups,
+        "precision": prec.precision,
+    }
     stages = _Stages()
-    notes: list[str] = []
-    pp = None  # the model's preprocessing, for INT8 calibration images
-    configs: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
         if model is not None:
-            from p2o.zoo import create_model, model_info
-
-            info = model_info(model)
-            name, shape, pp = info.name, info.input_shape, info.preprocess
-            out = Path(out_dir) if out_dir else Path("p2o-out") / name
-            _prepare_out_dir(out, overwrite)
-            with stages("build"):
-                net = create_model(name, weights=weights, seed=seed)
-            if weights is None:
-                weights_desc = f"synthetic(seed={seed})"
-            else:
-                weights_desc = "pretrained" if str(weights) == "pretrained" else str(weights)
-            source = {
-                "kind": "zoo",
-                "name": name,
-                "weights": weights_desc,
-                "weights_sha256": state_sha256(net),
-            }
-            mark = involution == "function" and info.family == "RedNet"
-            with stages("export"):
-                ctx: contextlib.AbstractContextManager[list[dict[str, int]]] = (
-                    _marked_involutions(net) if mark else contextlib.nullcontext([])
-                )
-                with ctx as configs:
-                    files = export.export_static(net, Path(tmp) / "paddle", shape, batch)
+            mark = involution == "function"
+            src = _zoo_source(
+                model, weights, seed, out_dir, overwrite, mark, batch, Path(tmp), stages
+            )
         else:
-            files = export.find_paddle_model(paddle_model)  # type: ignore[arg-type]
-            name, shape = Path(paddle_model).resolve().name, (3, 224, 224)  # type: ignore[arg-type]
-            out = Path(out_dir) if out_dir else Path("p2o-out") / name
-            _prepare_out_dir(out, overwrite)
-            from p2o.zoo.weights import sha256_file
-
-            source = {
-                "kind": "paddle-model",
-                "path": str(Path(paddle_model).resolve()),  # type: ignore[arg-type]
-                "format": files.format,
-                "weights": str(files.params_file),
-                "weights_sha256": sha256_file(files.params_file),
-            }
-
+            src = _paddle_source(paddle_model, out_dir, overwrite)  # type: ignore[arg-type]
         with stages("paddle2onnx"):
-            p2o_result = paddle2onnx.convert(files.model_file, files.params_file, opset)
-        onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
-        counts = {"paddle2onnx": len(onnx_model.graph.node) - len(boundary.find(onnx_model))}
-
-        feed_name = onnx_model.graph.input[0].name
-        feed = {feed_name: _feed(batch, shape)}
-        with stages("map_ops"):
-            before = onnx.ModelProto()
-            marked = bool(configs)
-            if marked:
-                before.CopyFrom(onnx_model)
-                mapped = map_involutions(onnx_model, configs)
-            else:
-                boundary.strip(onnx_model)
-                found = find_lowerings(onnx_model) if involution == "function" else []
-                if found:
-                    before.CopyFrom(onnx_model)
-                configs = map_found_involutions(onnx_model, found)
-                mapped = len(configs)
-        eq_map = None
-        if mapped:  # the mapping itself, proved like the simplification
-            with stages("equivalence"):
-                eq_map = simplify.equivalence(before, onnx_model, feed)
-            if not eq_map and marked:  # p2o's own markers: a bug, never shipped
-                raise CheckFailed(
-                    f"mapping involutions changed the model's outputs ({eq_map.describe()}); "
-                    "nothing written"
-                )
-            if not eq_map:  # a recognition that does not hold: keep paddle2onnx's lowering
-                notes.append(
-                    f"{mapped} involution lowerings recognised, but the mapped graph was not "
-                    f"equal ({eq_map.describe()}): kept paddle2onnx's lowering"
-                )
-                onnx_model, configs, mapped, eq_map = before, [], 0, None
-            elif not marked:
-                notes.append(
-                    f"{mapped} involutions recognised in paddle2onnx's unfold lowering "
-                    "(a model without p2o's markers) and mapped"
-                )
-        counts["mapped"] = len(onnx_model.graph.node)
-        del before
-        custom_ops = []
-        if mapped:
-            from p2o.converter.ops import involution as op
-
-            custom_ops.append(
-                {
-                    "domain": op.DOMAIN,
-                    "op_type": op.OP_TYPE,
-                    "count": mapped,
-                    "configurations": sorted({tuple(sorted(c.items())) for c in configs}),
-                    "function": "model-local ONNX function of standard ops",
-                }
-            )
-
-        with stages("check"):
-            try:
-                onnx.checker.check_model(onnx_model, full_check=True)
-            except onnx.checker.ValidationError as exc:
-                raise CheckFailed(f"onnx.checker rejects the converted model: {exc}") from exc
-
-        with stages("simplify"):
-            simplified = simplify.simplify(onnx_model, simplifier)
-        counts["simplified"] = len(simplified.graph.node)
-        with stages("equivalence"):
-            eq = simplify.equivalence(onnx_model, simplified, feed)
-        if not eq:
-            raise CheckFailed(
-                f"{simplifier} changed the model's outputs ({eq.describe()}); nothing written"
-            )
-        with stages("check"):
-            onnx.checker.check_model(simplified, full_check=True)
-
-        aligned: dict[str, Any] = {}
-        if align_groups:
-            with stages("align_groups"):
-                report = align_groups_pass(simplified, block=align_groups)
-                if report.widened:
-                    eq_aligned = simplify.equivalence(onnx_model, simplified, feed)
-                    if not eq_aligned:
-                        raise CheckFailed(
-                            "aligning grouped convolutions changed the model's outputs "
-                            f"({eq_aligned.describe()}); nothing written"
-                        )
-                    onnx.checker.check_model(simplified, full_check=True)
-                    eq = eq_aligned
-            aligned = report.to_dict()
-
-        precision_info: dict[str, Any] = {}
+            p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, opset)
+        passes = _run_passes(p2o_result, src, options, stages)
         if prec.precision != "fp32":
-            from p2o.converter import precision as precision_pass
-
             with stages("precision"):
-                simplified, applied = precision_pass.apply(simplified, prec, pp)
-                onnx.checker.check_model(simplified, full_check=True)
-            precision_info = {**applied.to_dict(), "options": prec.to_dict()}
+                passes.precision = _reduce_precision(passes, prec, src.preprocess)
+        data = _stamp(passes.model, identity(src.name, src.source, options))
+        manifest = _manifest(src, options, p2o_result, passes, stages, data)
+        _write(src.out, data, manifest)
+    return ConversionResult(src.out, manifest)
 
-        simplified.producer_name = "p2o"
-        simplified.producer_version = __version__
-        data = simplified.SerializeToString(deterministic=True)
-        manifest = Manifest(
-            model=name,
-            source=source,
-            options={
-                "opset": opset,
-                "batch": batch or "dynamic",
-                "simplifier": simplifier,
-                "involution": involution,
-                "align_groups": align_groups,
-                "precision": prec.precision,
-            },
-            tools=tool_versions(),
-            opset=p2o_result.opset,
-            opset_requested=opset,
-            opset_raised_because=p2o_result.opset_raised_because,
-            inputs=_specs(simplified.graph.input),
-            outputs=_specs(simplified.graph.output),
-            node_counts=counts,
-            custom_ops=custom_ops,
-            stage_seconds=stages.seconds,
-            equivalence={
-                "inputs": f"{len(feed[feed_name])} sample photographs",
-                "max_abs": eq.max_abs,
-                "max_rel": eq.max_rel,
-                "rtol": simplify.EQUIVALENCE_RTOL,
-                "mapping_max_rel": None if eq_map is None else eq_map.max_rel,
-            },
-            onnx_sha256=hashlib.sha256(data).hexdigest(),
-            onnx_bytes=len(data),
-            notes=notes,
-            align_groups=aligned,
-            precision=precision_info,
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        stale = out / MANIFEST_FILE
-        if stale.exists():  # never leave an old manifest beside a new model
-            stale.unlink()
-        write_atomic(out / MODEL_FILE, data)
-        write_atomic(out / MANIFEST_FILE, manifest.to_json().encode())
-    return ConversionResult(out, manifest)
+
+@dataclass
+class _Passes:
+    """The graph after every pass, and what each pass proved and changed."""
+
+    model: onnx.ModelProto
+    mapped: _Mapped
+    proof: _Proof
+    counts: dict[str, int]
+    aligned: dict[str, Any]
+    notes: list[str]
+    precision: dict[str, Any] = field(default_factory=dict)
+
+
+def _reduce_precision(passes: _Passes, prec: PrecisionOptions, preprocess: Any) -> dict[str, Any]:
+    """fp16 / int8 (converter.precision; judged by its own acceptance rule, not proved equal)."""
+    from p2o.converter import precision as precision_pass
+
+    passes.model, applied = precision_pass.apply(passes.model, prec, preprocess)
+    _check(passes.model, f"{prec.precision} model")
+    return {**applied.to_dict(), "options": prec.to_dict()}
+
+
+def _run_passes(
+    p2o_result: paddle2onnx.Paddle2OnnxResult,
+    src: _Source,
+    options: dict[str, Any],
+    stages: _Stages,
+) -> _Passes:
+    """paddle2onnx's graph → op mappings → check → simplifier → group alignment, each proved."""
+    onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
+    counts = {"paddle2onnx": len(onnx_model.graph.node) - len(boundary.find(onnx_model))}
+    if not src.configs:
+        boundary.strip(onnx_model)
+    batch = options["batch"] if isinstance(options["batch"], int) else None
+    feed = {onnx_model.graph.input[0].name: _feed(batch, src.shape)}
+    notes: list[str] = []
+    with stages("equivalence"):
+        proof = _Proof(onnx_model, feed)  # markers are Clips at ±2e38: identities
+    with stages("map_ops"):
+        mapped = _map_ops(onnx_model, src.configs, options["involution"], proof, notes)
+    counts["mapped"] = len(mapped.model.graph.node)
+    with stages("check"):
+        _check(mapped.model, "converted model")
+    with stages("simplify"):
+        final = _simplify(mapped.model, options["simplifier"], proof)
+    counts["simplified"] = len(final.graph.node)
+    aligned: dict[str, Any] = {}
+    if options["align_groups"]:
+        with stages("align_groups"):
+            aligned = _align(final, options["align_groups"], proof)
+    return _Passes(final, mapped, proof, counts, aligned, notes)
+
+
+def _manifest(
+    src: _Source,
+    options: dict[str, Any],
+    p2o_result: paddle2onnx.Paddle2OnnxResult,
+    passes: _Passes,
+    stages: _Stages,
+    data: bytes,
+) -> Manifest:
+    eq = passes.proof.overall()
+    graph = passes.model.graph
+    return Manifest(
+        model=src.name,
+        source=src.source,
+        options=options,
+        tools=tool_versions(),
+        opset=p2o_result.opset,
+        opset_requested=options["opset"],
+        opset_raised_because=p2o_result.opset_raised_because,
+        inputs=_specs(graph.input),
+        outputs=_specs(graph.output),
+        node_counts=passes.counts,
+        custom_ops=_custom_ops(passes.mapped),
+        stage_seconds=stages.seconds,
+        equivalence={
+            "inputs": f"{len(next(iter(passes.proof.feed.values())))} sample photographs",
+            "rule": "p2o.parity.compare",
+            "tolerance": simplify.TOLERANCE,
+            "min_tolerance": eq.min_tolerance,  # the written model vs paddle2onnx's graph
+            "max_abs": eq.max_abs,
+            "max_rel": eq.max_rel,
+            "mapping_max_rel": None if passes.mapped.eq is None else passes.mapped.eq.max_rel,
+            "proofs": passes.proof.proofs,  # each pass against its own input
+        },
+        onnx_sha256=hashlib.sha256(data).hexdigest(),
+        onnx_bytes=len(data),
+        notes=passes.notes,
+        align_groups=passes.aligned,
+        precision=passes.precision,
+    )

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
 from p2o.errors import CheckFailed, EnvironmentProblem, UsageError
+from p2o.parity.compare import PROOF_TOLERANCE, compare_outputs
 
 SIMPLIFIERS = ("onnxsim", "onnxslim", "none")
-EQUIVALENCE_RTOL = 1e-5  # max|a - b| <= rtol * max|a|, a = unsimplified model's outputs
+# passes are proved under parity's one tolerance rule (p2o.parity.compare), at this tolerance
+TOLERANCE = PROOF_TOLERANCE
 
 
 @dataclass(frozen=True)
 class Equivalence:
+    """Outputs after a pass against the outputs before it, under parity's tolerance rule."""
+
     max_abs: float
-    max_rel: float  # max|a - b| / max|a|
+    max_rel: float  # diagnostic: max|a - b| / max|a|
+    min_tolerance: float  # the rule's measure (parity.compare); passed when <= TOLERANCE
     passed: bool
     error: str = ""  # why the second model could not be run at all
 
@@ -26,7 +32,14 @@ class Equivalence:
     def describe(self) -> str:
         if self.error:
             return f"it no longer runs: {self.error}"
-        return f"max rel {self.max_rel:.3g} > {EQUIVALENCE_RTOL}"
+        return f"min tolerance {self.min_tolerance:.3g} > {TOLERANCE}"
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "min_tolerance": self.min_tolerance,
+        }
 
 
 def simplify(model: onnx.ModelProto, tool: str) -> onnx.ModelProto:
@@ -64,25 +77,50 @@ def ort_run(
     return sess.run(None, feed)
 
 
+def outputs_equal(before: list[np.ndarray], after: list[np.ndarray]) -> Equivalence:
+    """``after`` against ``before`` (the outputs computed before the pass ran)."""
+    if len(before) != len(after):
+        return Equivalence(math.inf, math.inf, math.inf, False, "a different number of outputs")
+    comparisons = [
+        compare_outputs(a, b, TOLERANCE, f"output {i}")
+        for i, (a, b) in enumerate(zip(before, after, strict=True))
+    ]
+    if not all(c.min_tolerance is not None for c in comparisons):
+        return Equivalence(math.inf, math.inf, math.inf, False, "an output changed its shape")
+    max_abs = max((c.max_abs_error or 0.0) for c in comparisons) if comparisons else 0.0
+    min_tol = max((c.min_tolerance or 0.0) for c in comparisons) if comparisons else 0.0
+    max_rel = 0.0
+    for a, c in zip(before, comparisons, strict=True):
+        scale = float(np.abs(a).max()) if a.size else 0.0
+        diff = c.max_abs_error
+        if diff is None or not math.isfinite(c.min_tolerance or 0.0):
+            max_rel = math.inf
+        elif diff:
+            max_rel = max(max_rel, diff / scale if scale > 0 else math.inf)
+    return Equivalence(max_abs, max_rel, min_tol, all(comparisons))
+
+
+def try_run(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray] | str:
+    """The model's outputs, or one line saying why it does not run."""
+    try:
+        return ort_run(model, feed)
+    except EnvironmentProblem:
+        raise
+    except Exception as exc:  # onnxruntime raises its own types: the changed model is broken
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return first[:300]
+
+
 def equivalence(
     before: onnx.ModelProto, after: onnx.ModelProto, feed: dict[str, np.ndarray]
 ) -> Equivalence:
-    """Compare two models' outputs on ``feed`` with ONNX Runtime CPU."""
+    """Compare two models' outputs on ``feed`` with ONNX Runtime CPU.
+
+    ``before`` runs first, so a pass that edits it in place afterwards cannot hide; the
+    pipeline goes further and computes the outputs before the pass runs at all.
+    """
     a = ort_run(before, feed)
-    try:
-        b = ort_run(after, feed)
-    except Exception as exc:  # onnxruntime raises its own types: the changed model is broken
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return Equivalence(float("inf"), float("inf"), False, first[:300])
-    if len(a) != len(b):
-        return Equivalence(float("inf"), float("inf"), False)
-    max_abs = max_rel = 0.0
-    for x, y in zip(a, b, strict=True):
-        if x.shape != y.shape or not (np.isfinite(x).all() and np.isfinite(y).all()):
-            return Equivalence(float("inf"), float("inf"), False)
-        diff = float(np.abs(x.astype(np.float64) - y).max()) if x.size else 0.0
-        scale = float(np.abs(x).max()) if x.size else 0.0
-        max_abs = max(max_abs, diff)
-        max_rel = max(max_rel, diff / scale if scale > 0 else (0.0 if diff == 0 else np.inf))
-    passed = bool(np.isfinite(max_rel) and max_rel <= EQUIVALENCE_RTOL)
-    return Equivalence(max_abs, max_rel, passed)
+    b = try_run(after, feed)
+    if isinstance(b, str):
+        return Equivalence(math.inf, math.inf, math.inf, False, b)
+    return outputs_equal(a, b)

@@ -39,6 +39,14 @@ fraction of samples whose five highest classes are the same set, in any order; t
 implies the reference's top-1 is in the actual top-5; k is the class count when fewer
 than five).
 
+Where the rule is used
+----------------------
+This is p2o's one "close enough" rule. ``verify`` applies it at the user's tolerance
+(``DEFAULT_TOLERANCE``); the converter proves each of its graph passes (op mappings, the
+simplifier, group alignment) with it at ``PROOF_TOLERANCE``, comparing the pass's outputs with
+the outputs computed before the pass ran; the localizer (``parity.localize``) measures each
+layer with it, so its "off by" is a ``min_tolerance`` on the same scale as ``--tolerance``.
+
 Per-output tolerances are given to ``compare_all`` as a dict by output name. The results
 (``OutputComparison``, ``RuntimeResult``, ``ParityReport``) live in ``p2o.results``: a truth
 value meaning "passed", ``to_dict()`` for strict JSON and ``from_dict()``.
@@ -56,7 +64,9 @@ from p2o.errors import UsageError
 from p2o.results import STATUSES, OutputComparison, ParityReport, RuntimeResult
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "FLOOR_FRACTION",
+    "PROOF_TOLERANCE",
     "STATUSES",
     "OutputComparison",
     "ParityReport",
@@ -67,6 +77,10 @@ __all__ = [
 ]
 
 FLOOR_FRACTION = 0.1
+DEFAULT_TOLERANCE = 1e-4  # verify's default: two correct fp32 engines stay below ~2e-5
+# a graph pass of the converter (same engine, reordered ops). RedNet26's involution mapping
+# measures 6.3e-6 under this rule (max|a-b|/max|a| 6.6e-7); a wrong mapping is off by > 1e-2
+PROOF_TOLERANCE = 5e-5
 TOP_K = 5
 
 
