@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -232,8 +233,8 @@ def test_report_shows_published_rows_labelled_and_apart(tmp_path: Path) -> None:
     text = latency.table(res)
     assert "threads: 2 for every CPU engine" in text and "Test CPU" in text
     assert "ort-cpu 0.95x of paddle" in text
-    assert "published (not measured here)" in text
-    assert "ort-cuda (bs 1,4): skipped: no NVIDIA GPU" in text
+    assert "Published figures (other hardware, not measured here)" in text
+    assert "ort-cuda[bs=1], ort-cuda[bs=4]: skipped: no NVIDIA GPU" in text
     d = res.to_dict()
     json.dumps(d)
     assert d["published"]["label"] == PUBLISHED_LABEL and d["published"]["rows"]
@@ -399,7 +400,8 @@ def test_end_to_end_cli_on_the_smallest_zoo_model(
     out = capsys.readouterr().out
     assert code == 0
     assert "RegNetX_200MF" in out and "of paddle" in out
-    assert "published (not measured here)" in out and "V100 TensorRT FP32 bs=1: 1.00 ms" in out
+    assert "Published figures (other hardware, not measured here)" in out
+    assert re.search(r"V100 +TensorRT +FP32 +1 +1\.00", out)
     assert "| V100 | TensorRT | FP32 | 1 | 1.00 |" in (tmp_path / "r.md").read_text()
 
 

@@ -30,13 +30,11 @@ The clock is injectable (``clock=``) so the statistics can be tested without sle
 
 from __future__ import annotations
 
-import html
-import math
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from p2o.errors import NotApplicable, P2OError, UsageError
-from p2o.results import PUBLISHED_LABEL, BenchResult, LatencyStats, Status, Timing
+from p2o.results import PUBLISHED_LABEL as PUBLISHED_LABEL
+from p2o.results import BenchResult, LatencyStats, Status, Timing
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
@@ -651,259 +650,29 @@ def benchmark(
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-def _f(v: float | None, spec: str = ".2f") -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-COLUMNS = (
-    "runtime",
-    "bs",
-    "status",
-    "build s",
-    "first ms",
-    "p50 ms",
-    "p90 ms",
-    "p99 ms",
-    "mean ms",
-    "min ms",
-    "max ms",
-    "IQR ms",
-    "p90/p50",
-    "img/s",
-    "vs paddle",
-)
-
-
-def rows(result: BenchResult) -> list[dict[str, str]]:
-    out = []
-    for t in result.timings:
-        s = t.latency
-        out.append(
-            {
-                "runtime": t.runtime,
-                "bs": str(t.batch),
-                "status": t.status if t.status is Status.PASSED else t.status.upper(),
-                "build s": _f(t.build_seconds),
-                "first ms": _f(t.first_run_ms, ".1f"),
-                "p50 ms": _f(s.p50_ms if s else None),
-                "p90 ms": _f(s.p90_ms if s else None),
-                "p99 ms": _f(s.p99_ms if s else None),
-                "mean ms": _f(s.mean_ms if s else None),
-                "min ms": _f(s.min_ms if s else None),
-                "max ms": _f(s.max_ms if s else None),
-                "IQR ms": _f(s.iqr_ms if s else None),
-                "p90/p50": _f(s.spread if s else None),
-                "img/s": _f(s.throughput if s else None, ".1f"),
-                "vs paddle": "-" if t.vs_reference is None else f"{t.vs_reference:.2f}x",
-            }
-        )
-    return out
-
-
-def reason_lines(result: BenchResult) -> list[str]:
-    """Why a runtime was skipped or failed: one line per runtime and reason (batches merged)."""
-    by_reason: dict[tuple[str, str, str], list[int]] = {}
-    for t in result.timings:
-        if t.reason:
-            by_reason.setdefault((t.runtime, t.status, t.reason), []).append(t.batch)
-    return [
-        f"{name} (bs {','.join(map(str, bs))}): {status}: {reason}"
-        for (name, status, reason), bs in by_reason.items()
-    ]
-
-
-def published_rows(result: BenchResult) -> list[dict[str, str]]:
-    return [
-        {
-            "GPU": str(r.get("gpu", "?")),
-            "engine": str(r.get("engine", "?")),
-            "precision": str(r.get("precision", "?")),
-            "bs": str(r.get("batch_size", "?")),
-            "latency ms (published)": _f(r.get("latency_ms")),
-        }
-        for r in result.published
-    ]
-
-
-def _published_key(row: dict[str, Any]) -> str:
-    return f"published {row.get('gpu', '?')} {row.get('engine', '?')} {row.get('precision', '?')}"
-
-
-def glance_rows(result: BenchResult) -> tuple[list[str], list[dict[str, str]]]:
-    """Per batch size: measured p50 per runtime, then the published figures beside them.
-
-    The published columns are named ``published GPU ENGINE PRECISION`` (other hardware).
-    """
-    measured = [f"{r} p50 ms (measured)" for r in result.runtimes]
-    keys = list(dict.fromkeys(_published_key(r) for r in result.published))
-    cols = ["bs", *measured, *[f"{k} ms" for k in keys]]
-    out = []
-    for b in result.batches:
-        row = {"bs": str(b)}
-        for r, col in zip(result.runtimes, measured, strict=True):
-            t = result.get(r, b)
-            row[col] = _f(t.latency.p50_ms) if t and t.latency else (t.status if t else "-")
-        for k in keys:
-            hit = [
-                p for p in result.published if _published_key(p) == k and p.get("batch_size") == b
-            ]
-            row[f"{k} ms"] = _f(hit[0].get("latency_ms")) if hit else "-"
-        out.append(row)
-    return cols, out
-
-
-def _header(result: BenchResult) -> list[str]:
-    m = result.machine
-    return [
-        f"model {result.model}" + (f": {result.onnx_file}" if result.onnx_file else ""),
-        f"machine: {result.cpu_label}, load average {m.get('loadavg_1_5_15')} before, "
-        f"{m.get('loadavg_after')} after",
-        f"threads: {result.threads} for every CPU engine; precision {result.precision}; "
-        f"{result.timing_mode}",
-        "environment: "
-        + (", ".join(f"{k}={v}" for k, v in (m.get("env") or {}).items()) or "no thread settings"),
-    ]
+# drawn by the one report layer (p2o.report.bench) from the typed result
 
 
 def table(result: BenchResult) -> str:
     """The terminal table, ratios and the published rows (labelled, apart)."""
-    data = rows(result)
-    widths = {c: max(len(c), *(len(r[c]) for r in data)) for c in COLUMNS}
-    lines = _header(result)
-    lines.append("  ".join(c.ljust(widths[c]) for c in COLUMNS))
-    lines.append("  ".join("-" * widths[c] for c in COLUMNS))
-    for r in data:
-        lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
-    lines += [f"  {r}" for r in reason_lines(result)]
-    ratios = result.ratio_lines()
-    if ratios:
-        lines.append("latency p50 relative to paddle, same interleaved run (<1 = faster):")
-        lines += [f"  {r}" for r in ratios]
-    pub = published_rows(result)
-    if pub:
-        lines.append(f"published (not measured here): {PUBLISHED_LABEL}")
-        lines += [
-            f"  {p['GPU']} {p['engine']} {p['precision']} bs={p['bs']}: "
-            f"{p['latency ms (published)']} ms"
-            for p in pub
-        ]
-    lines += [f"note: {n}" for n in result.notes]
-    return "\n".join(lines)
+    from p2o import report
+    from p2o.report.bench import bench_report
 
-
-def _md_table(data: list[dict[str, str]], cols: Sequence[str]) -> Iterator[str]:
-    yield "| " + " | ".join(cols) + " |"
-    yield "|" + "---|" * len(cols)
-    for r in data:
-        yield "| " + " | ".join(r[c].replace("|", "/") for c in cols) + " |"
-
-
-def markdown(result: BenchResult, plot: str | None = None) -> str:
-    out = [f"# p2o bench: {result.model}", ""]
-    out += [f"- {line}" for line in _header(result)]
-    cols, glance = glance_rows(result)
-    out += ["", "## At a glance: p50 per batch size", ""]
-    if result.published:
-        out += [f"Columns named *published* are not measured here. {PUBLISHED_LABEL}", ""]
-    out += list(_md_table(glance, cols))
-    out += ["", "## Measured on this machine", ""]
-    out += list(_md_table(rows(result), COLUMNS))
-    reasons = reason_lines(result)
-    if reasons:
-        out += ["", *[f"- {r}" for r in reasons]]
-    ratios = result.ratio_lines()
-    if ratios:
-        out += [
-            "",
-            "Latency p50 relative to paddle, from the same interleaved run (<1 = faster):",
-            "",
-            *[f"- {r}" for r in ratios],
-        ]
-    if plot:
-        out += ["", f"![latency per runtime and batch size]({plot})"]
-    pub = published_rows(result)
-    out += ["", "## Published figures (other hardware, not measured here)", "", PUBLISHED_LABEL, ""]
-    if pub:
-        out += list(_md_table(pub, list(pub[0])))
-    else:
-        out.append("No published latency rows for this model.")
-    if result.notes:
-        out += ["", *[f"- note: {n}" for n in result.notes]]
-    return "\n".join(out) + "\n"
-
-
-def _html_table(data: list[dict[str, str]], cols: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in cols) + "</tr>" for r in data
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def html_page(result: BenchResult, plot: str | None = None) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>p2o bench {esc(result.model)}</title>",
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:3px 6px;font-size:13px}"
-        ".published td{color:#555;font-style:italic}</style></head><body>",
-        f"<h1>p2o bench: {esc(result.model)}</h1><ul>",
-        *[f"<li>{esc(line)}</li>" for line in _header(result)],
-        "</ul><h2>At a glance: p50 per batch size</h2>",
-    ]
-    cols, glance = glance_rows(result)
-    if result.published:
-        parts.append(
-            f"<p>Columns named <i>published</i> are not measured here. {esc(PUBLISHED_LABEL)}</p>"
-        )
-    parts += [
-        _html_table(glance, cols),
-        "<h2>Measured on this machine</h2>",
-        _html_table(rows(result), COLUMNS),
-    ]
-    reasons = reason_lines(result)
-    if reasons:
-        parts.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>")
-    ratios = result.ratio_lines()
-    if ratios:
-        parts.append(
-            "<p>Latency p50 relative to paddle, same interleaved run (&lt;1 = faster):</p>"
-        )
-        parts.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in ratios) + "</ul>")
-    if plot:
-        parts.append(f"<p><img src='{esc(plot)}' alt='latency per runtime and batch size'></p>")
-    parts.append("<h2>Published figures (other hardware, not measured here)</h2>")
-    parts.append(f"<p>{esc(PUBLISHED_LABEL)}</p>")
-    pub = published_rows(result)
-    if pub:
-        parts.append(f"<div class='published'>{_html_table(pub, list(pub[0]))}</div>")
-    else:
-        parts.append("<p>No published latency rows for this model.</p>")
-    parts += [f"<p>note: {esc(n)}</p>" for n in result.notes]
-    parts.append("</body></html>\n")
-    return "".join(parts)
-
-
-REPORT_SUFFIXES = (".md", ".html", ".htm")
+    return report.text.render(bench_report(result))
 
 
 def check_report_path(path: str | Path) -> None:
-    if Path(path).suffix.lower() not in REPORT_SUFFIXES:
-        raise UsageError(f"--report {path}: the name must end in .md or .html")
+    from p2o import report
+
+    report.check_path(path)
 
 
 def write_report(path: str | Path, result: BenchResult, plot: str | Path | None = None) -> None:
     """A Markdown or HTML report (by suffix); ``plot`` is linked relative to the report."""
-    from p2o.parity.report import write_text_atomic
+    from p2o import report
+    from p2o.report.bench import bench_report
 
-    check_report_path(path)
     link = None
     if plot is not None:
         link = os.path.relpath(Path(plot).resolve(), Path(path).resolve().parent)
-    if Path(path).suffix.lower() == ".md":
-        write_text_atomic(path, markdown(result, link))
-    else:
-        write_text_atomic(path, html_page(result, link))
+    report.write(path, bench_report(result, link))
