@@ -467,19 +467,23 @@ class Divergence(Result):
     paddle_type: str
     onnx_node: str  # suspect: first node after the last match that can compute paddle_type
     onnx_op: str
-    rel_error: float  # of the ONNX tensor closest to the diverging layer's output
+    # parity's rule (compare.min_tolerance) of the ONNX tensor closest to the layer's output
+    rel_error: float
     last_matching_layer: str
     last_matching_node: str
     matched_layers: int
     layers: int
+    tolerance: float | None = None  # the tolerance every error here is measured against
+    final_min_tolerance: float | None = None  # the final outputs' own measure
 
     def describe(self) -> str:
         if not self.found:
-            return f"no diverging layer: all {self.layers} layers match within tolerance"
+            return "no diverging layer: the final outputs agree within the tolerance"
+        tol = "" if self.tolerance is None else f" > tolerance {self.tolerance:.3g}"
         return (
             f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); suspect "
             f"ONNX node: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "
-            f"closest ONNX tensor off by {self.rel_error:.3g} (relative); "
+            f"closest ONNX tensor off by {self.rel_error:.3g}{tol} (min tolerance); "
             f"last match: {self.last_matching_layer or '(input)'} "
             f"≈ {self.last_matching_node or '?'}"
         )

@@ -15,6 +15,7 @@ from p2o.converter.export import export_static
 from p2o.parity.golden import Golden
 from p2o.parity.verify import verify
 from p2o.zoo import create_model
+from p2o.zoo.inputs import sample_batch
 
 NAME = "RegNetX_200MF"
 
@@ -317,3 +318,27 @@ def test_reports(raw, paddle_dir, tmp_path):
         ]
     )
     assert "PASSED" in html.read_text() and "<table>" in html.read_text()
+
+
+@pytest.fixture(scope="module")
+def simplified(tmp_path_factory):
+    d = tmp_path_factory.mktemp("simplified")
+    return convert(NAME, out_dir=d / NAME).onnx_path
+
+
+def test_localizer_speaks_on_the_scale_of_the_tolerance(simplified):
+    """--tolerance 0 on a correct conversion fails (float noise), but the localizer's "off by"
+    is the rule's own measure: it names noise, not a fused layer's unrelated tensor (0.674)."""
+    from p2o.parity.localize import localize
+
+    net = create_model(NAME)
+    x = sample_batch(1)
+    model = onnx.load(str(simplified))
+    d = localize(net, model, x, 0.0)
+    assert d.found and 0.0 < d.rel_error <= 1e-2, d.describe()  # e051b5f: 0.674
+    assert d.tolerance == 0.0
+    assert d.final_min_tolerance is not None and 0.0 < d.final_min_tolerance < 1e-4
+    assert "> tolerance 0" in d.describe()
+    # at the default tolerance the final outputs agree: nothing is named
+    quiet = localize(net, model, x, 1e-4)
+    assert not quiet.found and quiet.paddle_layer == ""

@@ -74,6 +74,7 @@ __all__ = [
     "check_tolerance",
     "compare_all",
     "compare_outputs",
+    "min_tolerance",
 ]
 
 FLOOR_FRACTION = 0.1
@@ -138,6 +139,30 @@ def _max_rel(diff: np.ndarray, r: np.ndarray) -> float:
     return rel
 
 
+def _ratio(r: np.ndarray, diff: np.ndarray) -> tuple[np.ndarray, float]:
+    """Rule 3's left-hand side per element, and the floor (finite float64 arrays)."""
+    floor = FLOOR_FRACTION * float(np.abs(r).max())
+    denominator = np.maximum(np.abs(r), floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(denominator > 0, diff / denominator, np.where(diff > 0, np.inf, 0.0))
+    return ratio, floor
+
+
+def min_tolerance(reference: np.ndarray, actual: np.ndarray) -> float | None:
+    """The rule alone: the smallest tolerance at which ``actual`` passes (None: shapes differ,
+    inf: a non-finite value). Cheap enough to measure thousands of tensors (the localizer)."""
+    r, a = np.asarray(reference), np.asarray(actual)
+    if r.shape != a.shape:
+        return None
+    if r.size == 0:
+        return 0.0
+    r64, a64 = r.astype(np.float64), a.astype(np.float64)
+    if not (np.isfinite(r64).all() and np.isfinite(a64).all()):
+        return math.inf
+    ratio, _ = _ratio(r64, np.abs(a64 - r64))
+    return float(ratio.max())
+
+
 def compare_outputs(
     reference: np.ndarray, actual: np.ndarray, tolerance: float, name: str = "output"
 ) -> OutputComparison:
@@ -187,28 +212,25 @@ def compare_outputs(
         )
 
     diff = np.abs(a - r)
-    floor = FLOOR_FRACTION * float(np.abs(r).max())
-    denominator = np.maximum(np.abs(r), floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(denominator > 0, diff / denominator, np.where(diff > 0, np.inf, 0.0))
+    ratio, floor = _ratio(r, diff)
     flat = int(np.argmax(ratio))
     worst = _index(flat, r.shape)
-    min_tolerance = float(ratio.reshape(-1)[flat])
-    passed = min_tolerance <= t
+    needed = float(ratio.reshape(-1)[flat])
+    passed = needed <= t
     r2, a2 = _as_samples(r), _as_samples(a)
     top1, top5 = _agreement(r2, a2)
     reason = (
         ""
         if passed
         else (
-            f"|a-r|/max(|r|, floor) reaches {min_tolerance:.3g} > tolerance {t:.3g} at "
+            f"|a-r|/max(|r|, floor) reaches {needed:.3g} > tolerance {t:.3g} at "
             f"{list(worst)} (reference {r[worst]:.7g}, actual {a[worst]:.7g}, floor {floor:.3g})"
         )
     )
     return result(
         passed=passed,
         reason=reason,
-        min_tolerance=min_tolerance,
+        min_tolerance=needed,
         floor=floor,
         max_abs_error=float(diff.max()),
         max_rel_error=_max_rel(diff, r),
