@@ -291,10 +291,27 @@ def test_gpu_found_by_nvidia_smi_or_device_nodes(monkeypatch: pytest.MonkeyPatch
     assert OrtCudaRunner.availability() and ort_mod.gpu_presence().reason == line
     monkeypatch.setattr(ort_mod.shutil, "which", lambda name: None)
     monkeypatch.setattr(ort_mod.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    monkeypatch.setattr(ort_mod, "tensorrt_presence", lambda: ort_mod.Availability(True))
     assert OrtTensorRTRunner.availability()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     avail = OrtTensorRTRunner.availability()
     assert not avail and "CUDA_VISIBLE_DEVICES" in avail.reason
+
+
+def test_tensorrt_provider_without_tensorrt_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """onnxruntime-gpu lists the TensorRT provider without TensorRT: that is no TensorRT."""
+    _fake_providers(monkeypatch, GPU_BUILD)
+    monkeypatch.setattr(ort_mod, "gpu_presence", lambda: ort_mod.Availability(True, "GPU 0"))
+    monkeypatch.setattr(ort_mod.optional, "installed", lambda module: False)
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    assert OrtCudaRunner.availability()
+    avail = OrtTensorRTRunner.availability()
+    assert not avail and avail.reason.startswith("TensorRT is not installed")
+    (tmp_path / "libnvinfer.so.10").write_bytes(b"")
+    assert OrtTensorRTRunner.availability()
 
 
 class _SessionSpy:
@@ -322,6 +339,7 @@ def _pretend_gpu(monkeypatch: pytest.MonkeyPatch) -> _SessionSpy:
     """onnxruntime claims CUDA and TensorRT, a GPU is 'present'; sessions really are CPU."""
     _fake_providers(monkeypatch, GPU_BUILD)
     monkeypatch.setattr(ort_mod, "gpu_presence", lambda: Availability(True, "GPU 0: fake"))
+    monkeypatch.setattr(ort_mod, "tensorrt_presence", lambda: Availability(True, "fake"))
     return _SessionSpy(monkeypatch)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,27 +27,15 @@ from p2o.errors import UsageError
 FORMAT = "p2o-golden/2"
 READS = ("p2o-golden/1", FORMAT)  # format 1: the same arrays, no identity
 IDENTITY = ("model", "weights_sha256", "onnx_sha256", "precision", "preprocessing")
-QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"}
-
-
-def onnx_precision(path: str | Path) -> str:
-    """``int8`` (quantized nodes), ``fp16`` (mostly float16 weights) or ``fp32``."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    if any(n.op_type in QUANTIZED_OPS for n in model.graph.node):
-        return "int8"
-    types = Counter(t.data_type for t in model.graph.initializer)
-    float16 = types[onnx.TensorProto.FLOAT16]
-    return "fp16" if float16 > types[onnx.TensorProto.FLOAT] else "fp32"
 
 
 def onnx_identity(path: str | Path) -> dict[str, str]:
     """The identity keys of the ONNX file a golden file is saved for."""
+    from p2o.converter.precision import detect
     from p2o.zoo.weights import sha256_file
 
     p = Path(path)
-    return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": onnx_precision(p)}
+    return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": detect(p)}
 
 
 def preprocessing_of(inputs: str) -> dict[str, Any]:

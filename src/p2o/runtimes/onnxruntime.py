@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from p2o import optional
 from p2o.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
 
@@ -55,6 +56,32 @@ def gpu_presence() -> Availability:
     if nodes:
         return Availability(True, f"{nodes[0]} present (no nvidia-smi on PATH)")
     return Availability(False, "no NVIDIA GPU: no /dev/nvidia* device and no nvidia-smi on PATH")
+
+
+def tensorrt_presence() -> Availability:
+    """Whether TensorRT's libraries can be found, without loading them.
+
+    onnxruntime-gpu lists ``TensorrtExecutionProvider`` whether or not TensorRT is there; a
+    session asked for it without TensorRT falls back (an error here). So availability also
+    asks for TensorRT itself: its pip package, or ``libnvinfer`` on the library path.
+    """
+    import ctypes.util
+
+    for module in ("tensorrt_libs", "tensorrt"):
+        if optional.installed(module):
+            return Availability(True, f"the {module} package")
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        found = sorted(glob.glob(os.path.join(folder, "libnvinfer.so*"))) if folder else []
+        if found:
+            return Availability(True, found[0])
+    lib = ctypes.util.find_library("nvinfer")
+    if lib:
+        return Availability(True, lib)
+    return Availability(
+        False,
+        "TensorRT is not installed: no tensorrt package and no libnvinfer on the library "
+        "path (install the TensorRT that the onnxruntime-gpu build was made with)",
+    )
 
 
 def _flag(value: bool) -> str:
@@ -212,6 +239,14 @@ class OrtTensorRTRunner(OrtCudaRunner):
     ) -> None:
         super().__init__(model_path, **kw)
         self.engine_cache = Path(engine_cache) if engine_cache is not None else None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        avail = super().availability()
+        if not avail:
+            return avail
+        trt = tensorrt_presence()
+        return avail if trt else trt
 
     def cuda_options(self) -> dict[str, str]:
         return {"device_id": str(self.device_id), "use_tf32": "0"}
