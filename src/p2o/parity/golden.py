@@ -1,8 +1,9 @@
 """Golden outputs: inputs + reference outputs + metadata in one ``.npz``.
 
 Saved where Paddle runs, they let a machine without Paddle (a pipeline's GPU box) verify
-an ONNX file against the same reference. Layout: ``input@<batch>`` arrays, ``output@<batch>@<name>``
-arrays, and ``meta`` (a JSON string: reference runtime, inputs, tool versions, and the identity).
+an ONNX file against the same reference. Layout: ``input@<batch>`` arrays (one ``input@all``
+when every batch size ran the same samples), ``output@<batch>@<name>`` arrays, and ``meta``
+(a JSON string: reference runtime, inputs, tool versions, and the identity).
 
 The identity says what the outputs are the reference *of*: the model and its weights
 (``model``, ``weights_sha256``), the ONNX file they were saved for (``onnx_sha256``,
@@ -65,8 +66,13 @@ class Golden:
     def save(self, path: str | Path) -> Path:
         p = Path(path)
         arrays: dict[str, np.ndarray] = {}
+        xs = list(self.inputs.values())
+        shared = all(x.shape == xs[0].shape and np.array_equal(x, xs[0]) for x in xs)
+        if shared:  # every batch size ran the same samples: stored once
+            arrays["input@all"] = xs[0]
         for b, x in self.inputs.items():
-            arrays[f"input@{b}"] = x
+            if not shared:
+                arrays[f"input@{b}"] = x
             for name, y in self.outputs[b].items():
                 arrays[f"output@{b}@{name}"] = y
         meta = {"format": FORMAT, **self.meta}
@@ -93,10 +99,13 @@ class Golden:
                 outputs: dict[int, dict[str, np.ndarray]] = {}
                 for key in data.files:
                     parts = key.split("@")
-                    if parts[0] == "input":
+                    if parts[0] == "input" and parts[1] != "all":
                         inputs[int(parts[1])] = data[key]
                     elif parts[0] == "output":
                         outputs.setdefault(int(parts[1]), {})["@".join(parts[2:])] = data[key]
+                if "input@all" in data.files:
+                    shared = data["input@all"]
+                    inputs = {b: shared for b in outputs}
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"{p} is not a p2o golden file: {exc}") from exc
         if meta.get("format") not in READS or set(inputs) != set(outputs) or not inputs:
@@ -118,7 +127,9 @@ class Golden:
         where = self.source or "the golden file"
         wanted = self.meta.get("onnx_sha256")
         if not wanted:
-            return f"{where} names no ONNX file (format 1): not checked that it is this one's"
+            return (
+                f"{where} names no ONNX file (an older format): not checked that it is this one's"
+            )
         got = sha256_file(onnx_path)
         if got != wanted:
             made_for = f"{self.meta.get('onnx_file', '?')} of {self.meta.get('model', '?')}"
