@@ -18,6 +18,7 @@ from p2o.errors import CheckFailed, UsageError
 from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
+from tests.tiny import export_tiny_net
 
 NAME = "RegNetX_200MF"
 
@@ -122,10 +123,8 @@ def test_paddle2onnx_abort_becomes_a_clear_error(tmp_path, monkeypatch):
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 'converter log line' >&2\nkill -ABRT $$\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    export_tiny_net(tmp_path / "m", 0, 3, (3, 8, 8))  # a real model: its params are checked first
     monkeypatch.setattr(sys, "executable", str(fake))
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "inference.json").write_text("{}")
-    (tmp_path / "m" / "inference.pdiparams").write_bytes(b"")
     with pytest.raises(paddle2onnx.ConversionError, match="SIGABRT") as info:
         convert(paddle_model=tmp_path / "m", out_dir=tmp_path / "out")
     msg = str(info.value)

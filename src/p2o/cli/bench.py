@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from p2o.cli.convert import add_model_source, weights_of
+from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
 from p2o.errors import UsageError
 from p2o.parity import latency
 
@@ -35,11 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_model_source(p)
     p.add_argument("--onnx", metavar="FILE", help="an ONNX file to benchmark (instead of --model)")
-    p.add_argument(
-        "--paddle-model",
-        metavar="DIR",
-        help="with --onnx: the exported Paddle model, for the paddle runtimes",
-    )
+    add_paddle_model(p, help_suffix=", with --onnx: for the paddle runtimes and the input size")
     p.add_argument(
         "--runtimes",
         metavar="A,B",
@@ -92,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         onnx_file=args.onnx,
         paddle_model=args.paddle_model,
+        params=args.params,
+        inference_config=args.inference_config,
         weights=weights_of(args),
         seed=args.seed,
         runtimes=runtimes,

@@ -40,6 +40,26 @@ def add_model_source(p: argparse.ArgumentParser) -> None:
     w.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
 
 
+def add_paddle_model(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
+    """--paddle-model PATH with --params FILE and --inference-config FILE (see docs/byom.md)."""
+    p.add_argument(
+        "--paddle-model",
+        metavar="PATH",
+        help="a Paddle inference model: its folder, its program (.json or .pdmodel), or a "
+        ".tar/.tar.gz/.tgz/.zip holding it" + help_suffix,
+    )
+    p.add_argument(
+        "--params",
+        metavar="FILE",
+        help="with --paddle-model: the .pdiparams file, when not beside the program",
+    )
+    p.add_argument(
+        "--inference-config",
+        metavar="FILE",
+        help="with --paddle-model: PaddleClas's inference.yml (preprocessing), when not beside it",
+    )
+
+
 def weights_of(args: argparse.Namespace) -> str | None:
     return "pretrained" if args.pretrained else args.weights
 
@@ -99,11 +119,7 @@ def precision_options(args: argparse.Namespace) -> PrecisionOptions:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert to ONNX", description=__doc__)
     add_model_source(p)
-    p.add_argument(
-        "--paddle-model",
-        metavar="DIR",
-        help="an exported Paddle inference model (inference.json or .pdmodel + .pdiparams)",
-    )
+    add_paddle_model(p)
     p.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
     )
@@ -139,7 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.paddle_model is None):
         print(
-            "p2o convert: error: give exactly one of --model NAME or --paddle-model DIR",
+            "p2o convert: error: give exactly one of --model NAME or --paddle-model PATH",
             file=sys.stderr,
         )
         return 2
@@ -156,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         align_groups=args.align_groups,
         precision=precision_options(args),
         overwrite=args.overwrite,
+        params=args.params,
+        inference_config=args.inference_config,
     )
     m = result.manifest
     if args.json:
@@ -166,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{m.model}: {result.onnx_path}  (opset {m.opset}, {m.onnx_bytes / 1e6:.1f} MB)")
     if m.opset_raised_because:
         print(f"  opset raised from {m.opset_requested} to {m.opset}: {m.opset_raised_because}")
+    if m.source.get("kind") == "paddle-model":
+        pp = m.source["preprocess"]
+        print(f"  {m.source['format']} program {m.source['model_file']}")
+        print(f"  preprocessing: {pp['source']}, input {'x'.join(map(str, pp['input_shape']))}")
     print(f"  nodes: {counts}")
     for op in m.custom_ops:
         print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")

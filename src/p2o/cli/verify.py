@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from p2o.cli.convert import add_model_source, weights_of
+from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
 from p2o.errors import UsageError
 from p2o.parity import report
 from p2o.parity.verify import DEFAULT_BATCHES, DEFAULT_RUNTIMES, DEFAULT_TOLERANCE, verify
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_model_source(p)
     p.add_argument("--onnx", metavar="FILE", help="the ONNX file to verify")
-    p.add_argument("--paddle-model", metavar="DIR", help="reference: an exported Paddle model")
+    add_paddle_model(p, help_suffix=" (the reference)")
     p.add_argument("--golden", metavar="F.npz", help="reference: saved golden outputs (no Paddle)")
     p.add_argument("--save-golden", metavar="F.npz", help="save inputs + reference outputs")
     p.add_argument(
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         onnx_file=args.onnx,
         paddle_model=args.paddle_model,
+        params=args.params,
+        inference_config=args.inference_config,
         weights=weights_of(args),
         seed=args.seed,
         golden=args.golden,

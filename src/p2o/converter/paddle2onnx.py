@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def _run_child(
     with tempfile.TemporaryDirectory(prefix="p2o-paddle2onnx-") as tmp:
         request = Path(tmp) / "request.json"
         out = Path(tmp) / "model.onnx"
+        model_file, params_file = _staged(model_file, params_file, Path(tmp) / "paddle")
         request.write_text(
             json.dumps(
                 {
@@ -77,7 +79,7 @@ def _run_child(
         )
         proc = subprocess.run(
             [sys.executable, "-m", "p2o.converter.paddle2onnx", str(request)],
-            env=_child_env(),
+            env={**_child_env(), "TMPDIR": tmp},  # its own temporary files go with ours
             capture_output=True,
             text=True,
             cwd=tmp,
@@ -85,6 +87,21 @@ def _run_child(
         log = (proc.stdout + proc.stderr).strip()
         data = out.read_bytes() if proc.returncode == 0 and out.is_file() else None
         return proc.returncode, data, log
+
+
+def _staged(model_file: Path, params_file: Path, folder: Path) -> tuple[Path, Path]:
+    """The two files under one stem in one folder (links), as paddle2onnx needs for a legacy
+    program: it loads ``<stem>.pdmodel`` with ``<stem>.pdiparams`` whatever it is told."""
+    if params_file == model_file.with_suffix(".pdiparams"):
+        return model_file, params_file
+    folder.mkdir()
+    staged = (folder / f"model{model_file.suffix}", folder / "model.pdiparams")
+    for src, dst in zip((model_file, params_file), staged, strict=True):
+        try:
+            dst.symlink_to(src)
+        except OSError:  # no symlinks here: a copy
+            shutil.copyfile(src, dst)
+    return staged
 
 
 def _describe_exit(code: int) -> str:
@@ -113,6 +130,8 @@ def convert(model_file: Path, params_file: Path, opset: int) -> Paddle2OnnxResul
     When the requested opset cannot express the model, the conversion is retried with
     paddle2onnx's automatic opset upgrade, and the result says so and why.
     """
+    # the child runs in its own temporary directory: relative paths would point elsewhere
+    model_file, params_file = Path(model_file).absolute(), Path(params_file).absolute()
     code, data, log = _run_child(model_file, params_file, opset, auto_upgrade=False)
     reason = ""
     if data is None:

@@ -197,10 +197,10 @@ def map_found_involutions(model: onnx.ModelProto, found: list[Lowering]) -> list
     return configs
 
 
-def _feed(batch: int | None, shape: tuple[int, ...]) -> np.ndarray:
+def _feed(batch: int | None, shape: tuple[int, ...], pp: Any = None) -> np.ndarray:
     from p2o.zoo.inputs import sample_batch
 
-    images = sample_batch(EQUIVALENCE_IMAGES)
+    images = sample_batch(EQUIVALENCE_IMAGES, pp)
     if tuple(images.shape[1:]) != tuple(shape):
         images = np.random.default_rng(0).standard_normal((EQUIVALENCE_IMAGES, *shape), np.float32)
     n = batch or EQUIVALENCE_IMAGES
@@ -253,7 +253,8 @@ class _Source:
     files: export.PaddleModelFiles
     source: dict[str, Any]
     configs: list[dict[str, int]]  # the involutions p2o marked at export ([] when none)
-    preprocess: Any = None  # the model's preprocessing, for INT8 calibration images
+    preprocess: Any = None  # the model's preprocessing (a zoo.registry.Preprocess)
+    fixed_batch: int | None = None  # a Paddle program's own fixed batch size
 
 
 def _weights_desc(weights: str | Path | None, seed: int) -> str:
@@ -297,22 +298,29 @@ def _zoo_source(
 
 
 def _paddle_source(
-    paddle_model: str | Path, out_dir: str | Path | None, overwrite: bool
+    paddle_model: str | Path,
+    params: str | Path | None,
+    config: str | Path | None,
+    out_dir: str | Path | None,
+    overwrite: bool,
+    tmp: Path,
 ) -> _Source:
-    from p2o.zoo.weights import sha256_file
+    """A user's model: folder, program file or archive (unpacked into ``tmp``), checked."""
+    from p2o.converter.source import locate_paddle_model
 
-    files = export.find_paddle_model(paddle_model)
-    name = Path(paddle_model).resolve().name
-    out = Path(out_dir) if out_dir else Path("p2o-out") / name
+    src = locate_paddle_model(paddle_model, params, config, unpack_dir=tmp)
+    out = Path(out_dir) if out_dir else Path("p2o-out") / src.name
     _prepare_out_dir(out, overwrite)
-    source = {
-        "kind": "paddle-model",
-        "path": str(Path(paddle_model).resolve()),
-        "format": files.format,
-        "weights": str(files.params_file),
-        "weights_sha256": sha256_file(files.params_file),
-    }
-    return _Source(name, (3, 224, 224), out, files, source, [])
+    return _Source(
+        src.name,
+        src.input_shape,
+        out,
+        src.files,
+        src.to_dict(),
+        [],
+        src.preprocess,
+        src.fixed_batch,
+    )
 
 
 def _check(model: onnx.ModelProto, what: str) -> None:
@@ -490,13 +498,21 @@ def convert(
     align_groups: int = 0,
     precision: str | PrecisionOptions = "fp32",
     overwrite: bool = False,
+    params: str | Path | None = None,
+    inference_config: str | Path | None = None,
 ) -> ConversionResult:
-    """Convert a zoo model (``model``) or an exported Paddle model dir (``paddle_model``).
+    """Convert a zoo model (``model``) or a user's Paddle model (``paddle_model``).
+
+    ``paddle_model`` is a folder, a program file or an archive (``p2o.converter.source``);
+    ``params`` and ``inference_config`` name its parameters and PaddleClas config when they
+    are not beside the program.
 
     Returns the result with the manifest; raises UsageError for bad input (nothing
     written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
     """
     _check_options(model, paddle_model, weights, opset, batch, simplifier, involution, align_groups)
+    if paddle_model is None and (params is not None or inference_config is not None):
+        raise UsageError("--params and --inference-config go with --paddle-model")
     prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
     options = {
         "opset": opset,
@@ -514,7 +530,10 @@ def convert(
                 model, weights, seed, out_dir, overwrite, mark, batch, Path(tmp), stages
             )
         else:
-            src = _paddle_source(paddle_model, out_dir, overwrite)  # type: ignore[arg-type]
+            assert paddle_model is not None
+            src = _paddle_source(
+                paddle_model, params, inference_config, out_dir, overwrite, Path(tmp)
+            )
         with stages("paddle2onnx"):
             p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, opset)
         passes = _run_passes(p2o_result, src, options, stages)
@@ -561,7 +580,9 @@ def _run_passes(
     if not src.configs:
         boundary.strip(onnx_model)
     batch = options["batch"] if isinstance(options["batch"], int) else None
-    feed = {onnx_model.graph.input[0].name: _feed(batch, src.shape)}
+    feed = {
+        onnx_model.graph.input[0].name: _feed(batch or src.fixed_batch, src.shape, src.preprocess)
+    }
     notes: list[str] = []
     with stages("equivalence"):
         proof = _Proof(onnx_model, feed)  # markers are Clips at ±2e38: identities

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter.source import PaddleModelSource, with_paddle_model
 from p2o.errors import NotApplicable, P2OError, UsageError
 from p2o.results import PUBLISHED_LABEL as PUBLISHED_LABEL
 from p2o.results import BenchResult, LatencyStats, Status, Timing
@@ -401,8 +402,14 @@ def check_batches(inputs: Sequence[OnnxInput], batches: Sequence[int], where: st
                 )
 
 
-def feed_shapes(inputs: Sequence[OnnxInput], batch: int, where: str) -> dict[str, tuple[int, ...]]:
-    """Shapes of a batch-``batch`` feed: the ONNX dims after the first must be fixed."""
+def feed_shapes(
+    inputs: Sequence[OnnxInput],
+    batch: int,
+    where: str,
+    image: tuple[int, ...] | None = None,
+) -> dict[str, tuple[int, ...]]:
+    """Shapes of a batch-``batch`` feed: the ONNX dims after the first must be fixed, or come
+    from ``image`` (C, H, W: the Paddle model's preprocessing) for a one-input model."""
     import onnx
 
     shapes = {}
@@ -410,6 +417,9 @@ def feed_shapes(inputs: Sequence[OnnxInput], batch: int, where: str) -> dict[str
         if i.elem_type != onnx.TensorProto.FLOAT:
             raise UsageError(f"{where}: input {i.name!r} is not float32; p2o bench feeds float32")
         rest = i.dims[1:]
+        if image is not None and len(inputs) == 1 and len(rest) == len(image):
+            pairs = zip(rest, image, strict=True)
+            rest = tuple(d if isinstance(d, int) and d > 0 else s for d, s in pairs)
         if not all(isinstance(d, int) and d > 0 for d in rest):
             raise UsageError(
                 f"{where}: input {i.name!r} has dims {list(i.dims)}; p2o bench needs every "
@@ -493,11 +503,14 @@ def _label(onnx_path: Path | None, paddle_model: str | Path | None) -> str:
     return path.parent.parent.name
 
 
+@with_paddle_model
 def benchmark(
     model: str | None = None,
     *,
     onnx_file: str | Path | None = None,
-    paddle_model: str | Path | None = None,
+    paddle_model: str | Path | PaddleModelSource | None = None,
+    params: str | Path | None = None,
+    inference_config: str | Path | None = None,
     weights: str | Path | None = None,
     seed: int = 0,
     runtimes: Sequence[str] | None = None,
@@ -536,8 +549,7 @@ def benchmark(
         raise UsageError("give --model NAME, or --onnx FILE (with --paddle-model DIR for paddle)")
     if model is not None and paddle_model is not None:
         raise UsageError("give either --model or --paddle-model as the Paddle model, not both")
-    if paddle_model is not None and not Path(paddle_model).is_dir():
-        raise UsageError(f"--paddle-model {paddle_model}: not a directory")
+    src = paddle_model if isinstance(paddle_model, PaddleModelSource) else None
     if onnx_file is not None and not Path(onnx_file).is_file():
         raise UsageError(f"ONNX file not found: {onnx_file}")
     has_paddle = model is not None or paddle_model is not None
@@ -569,7 +581,10 @@ def benchmark(
         inputs = onnx_inputs(onnx_path)
         if wants_onnx:
             check_batches(inputs, batch_list, str(onnx_path))
-        shapes = {b: feed_shapes(inputs, b, str(onnx_path)) for b in batch_list}
+        size = None if src is None else src.input_shape  # for dynamic image dims
+        shapes = {b: feed_shapes(inputs, b, str(onnx_path), size) for b in batch_list}
+    elif src is not None:
+        shapes = {b: {src.input_name: (b, *src.input_shape)} for b in batch_list}
     else:
         from p2o.zoo import model_info
 
@@ -578,7 +593,7 @@ def benchmark(
         shapes = {b: {"x": (b, *shape)} for b in batch_list}
     feeds = {b: random_feed(s) for b, s in shapes.items()}
 
-    label = model or _label(onnx_path, paddle_model)
+    label = model or (src.name if onnx_path is None and src else _label(onnx_path, None))
     net = None
     needs_net = model is not None and any(rt.kind(n) == "paddle" for n in names if n not in skipped)
     if needs_net:
@@ -632,8 +647,8 @@ def benchmark(
     return BenchResult(
         model=label,
         onnx_file=None if onnx_path is None else str(onnx_path),
-        paddle_model=str(paddle_model)
-        if paddle_model is not None
+        paddle_model=str(src.archive or src.given_path)
+        if src is not None
         else (f"exported from the zoo network {model}" if net is not None else None),
         runtimes=names,
         batches=batch_list,

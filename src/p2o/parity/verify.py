@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter.source import PaddleModelSource, with_paddle_model
 from p2o.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.parity.compare import ParityReport, RuntimeResult, check_tolerance, compare_all
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
@@ -35,12 +36,17 @@ DEFAULT_TOLERANCE = 1e-4
 REFERENCE = "paddle"
 
 
-def load_inputs(spec: str, shape: tuple[int, int, int] = (3, 224, 224)) -> tuple[np.ndarray, str]:
-    """``samples`` (default photos), ``random[:N]``, a ``.npz``/``.npy`` file, or a folder."""
+def load_inputs(
+    spec: str, shape: tuple[int, int, int] = (3, 224, 224), pp: Any = None
+) -> tuple[np.ndarray, str]:
+    """``samples`` (default photos), ``random[:N]``, a ``.npz``/``.npy`` file, or a folder.
+
+    Photos are preprocessed with ``pp`` (a ``Preprocess``; the ImageNet default when None).
+    """
     from p2o.zoo import inputs as zin
 
     if spec == "samples":
-        return zin.sample_batch(), f"{len(zin.SAMPLE_IMAGES)} scikit-image photographs"
+        return zin.sample_batch(pp=pp), f"{len(zin.SAMPLE_IMAGES)} scikit-image photographs"
     if spec.startswith("random"):
         count = int(spec.split(":", 1)[1]) if ":" in spec else 8
         if count < 1:
@@ -48,7 +54,7 @@ def load_inputs(spec: str, shape: tuple[int, int, int] = (3, 224, 224)) -> tuple
         return zin.random_batch(count, 0, shape), f"{count} seeded random tensors"
     path = Path(spec)
     if path.is_dir():
-        return zin.folder_batch(path), f"images of {path}"
+        return zin.folder_batch(path, pp), f"images of {path}"
     if path.suffix in (".npz", ".npy") and path.is_file():
         try:
             data = np.load(path, allow_pickle=False)
@@ -78,11 +84,9 @@ def run_batches(runner: Any, x: np.ndarray, batch: int) -> dict[str, np.ndarray]
 
 
 @contextlib.contextmanager
-def _reference_dir(
-    model: str | None, paddle_model: str | Path | None, net: Any
-) -> Iterator[Path | None]:
+def _reference_dir(model: str | None, paddle_model: Any, net: Any) -> Iterator[Any]:
     if paddle_model is not None:
-        yield Path(paddle_model)
+        yield paddle_model.files  # type: ignore[union-attr]
     elif net is not None:
         from p2o.converter.export import export_static
 
@@ -121,11 +125,14 @@ def _ensure_onnx(model: str, weights: Any, seed: int, work_dir: Path | None) -> 
     return convert(model, weights=weights, seed=seed, out_dir=out, overwrite=True).onnx_path
 
 
+@with_paddle_model
 def verify(
     model: str | None = None,
     *,
     onnx_file: str | Path | None = None,
-    paddle_model: str | Path | None = None,
+    paddle_model: str | Path | PaddleModelSource | None = None,
+    params: str | Path | None = None,
+    inference_config: str | Path | None = None,
     weights: str | Path | None = None,
     seed: int = 0,
     golden: str | Path | None = None,
@@ -172,6 +179,7 @@ def verify(
     notes: list[str] = []
     net = None
     shape: tuple[int, int, int] = (3, 224, 224)
+    pp = None
     meta: dict[str, Any] = {}
     if model is not None:
         from p2o.converter.pipeline import state_sha256
@@ -188,14 +196,9 @@ def verify(
         if onnx_path is None:
             onnx_path = _ensure_onnx(model, weights, seed, Path(work_dir) if work_dir else None)
     elif paddle_model is not None:
-        from p2o.converter.export import find_paddle_model
-        from p2o.zoo.weights import sha256_file
-
-        files = find_paddle_model(paddle_model)
-        meta = {
-            "model": Path(paddle_model).resolve().name,
-            "weights_sha256": sha256_file(files.params_file),
-        }
+        assert isinstance(paddle_model, PaddleModelSource)  # opened by @with_paddle_model
+        shape, pp = paddle_model.input_shape, paddle_model.preprocess
+        meta = paddle_model.identity()
     assert onnx_path is not None
 
     if golden is not None:
@@ -209,7 +212,9 @@ def verify(
         model_name = str(g.meta.get("model", Path(onnx_path).stem))
         x_by_batch = g.inputs
     else:
-        x, inputs_desc = load_inputs(inputs, shape)
+        x, inputs_desc = load_inputs(inputs, shape, pp)
+        if pp is not None:
+            inputs_desc += f"; preprocessing {pp.describe()}"
         batch_list = sorted({int(b) for b in batches})
         x_by_batch = {b: np.concatenate(batched(x, b)) for b in batch_list}
         reference_name = REFERENCE

@@ -33,9 +33,11 @@ class PaddleRunner(Runner):
     def _build(self) -> Any:
         from paddle import inference
 
-        from p2o.converter.export import find_paddle_model
+        from p2o.converter.export import PaddleModelFiles, find_paddle_model
 
-        files = find_paddle_model(self.model_path)
+        files = self.model_path  # a folder, or the located files of any name
+        if not isinstance(files, PaddleModelFiles):
+            files = find_paddle_model(self.model_path)
         config = inference.Config(str(files.model_file), str(files.params_file))
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(self.threads)

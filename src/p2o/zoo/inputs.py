@@ -1,7 +1,8 @@
 """Parity inputs: real photographs (scikit-image's bundled ones or a user folder), seeded noise.
 
 Preprocessing follows PaddleClas's eval pipeline: resize the short side to 256 (bilinear),
-center-crop 224, scale to [0, 1], subtract the ImageNet mean, divide by the std, HWC → CHW.
+center-crop 224, scale to [0, 1], subtract the ImageNet mean, divide by the std, HWC → CHW;
+a model's own PaddleClas ``inference.yml`` can change each step (``paddleclas_config``).
 """
 
 from __future__ import annotations
@@ -90,19 +91,28 @@ def preprocess(img: np.ndarray, pp: Preprocess | None = None) -> np.ndarray:
     pp = pp or Preprocess()
     img = _to_rgb(img)
     h, w = img.shape[:2]
-    scale = pp.resize_short / min(h, w)
-    nh, nw = max(pp.crop, round(h * scale)), max(pp.crop, round(w * scale))
+    ch, cw = pp.size_hw
+    if pp.resize is not None:
+        nh, nw = pp.resize[1], pp.resize[0]
+    elif pp.resize_short is not None:
+        scale = pp.resize_short / min(h, w)
+        nh, nw = round(h * scale), round(w * scale)
+    else:
+        nh, nw = h, w
+    nh, nw = max(ch, nh), max(cw, nw)
     resized = resize_bilinear(img, nh, nw)
-    top, left = (nh - pp.crop) // 2, (nw - pp.crop) // 2
-    crop = resized[top : top + pp.crop, left : left + pp.crop]
+    top, left = (nh - ch) // 2, (nw - cw) // 2
+    crop = resized[top : top + ch, left : left + cw]
     mean = np.asarray(pp.mean, np.float32)
     std = np.asarray(pp.std, np.float32)
     out = (crop * np.float32(pp.scale) - mean) / std
+    if pp.channels > 3:  # PaddleClas pads with zero channels
+        out = np.concatenate([out, np.zeros((ch, cw, pp.channels - 3), np.float32)], axis=-1)
     return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
 
 def sample_batch(count: int | None = None, pp: Preprocess | None = None) -> np.ndarray:
-    """The default parity inputs: scikit-image's photographs, preprocessed, [N, 3, 224, 224]."""
+    """The default parity inputs: scikit-image's photographs, preprocessed ([N, 3, 224, 224])."""
     names = SAMPLE_IMAGES[: count or len(SAMPLE_IMAGES)]
     return np.stack([preprocess(skimage_photo(n), pp) for n in names])
 

@@ -71,13 +71,59 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocess:
-    """PaddleClas eval preprocessing: resize the short side, center-crop, normalize, CHW."""
+    """PaddleClas eval preprocessing: resize, center-crop, normalize, CHW.
 
-    resize_short: int = 256
-    crop: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    The defaults are the ImageNet ones of every zoo model; a PaddleClas ``inference.yml``
+    (see ``p2o.zoo.paddleclas_config``) may set each field.
+    """
+
+    resize_short: int | None = 256  # ResizeImage resize_short: the short side, aspect kept
+    crop: int | tuple[int, int] | None = 224  # CropImage size: a side or (width, height)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     scale: float = 1.0 / 255.0
+    resize: tuple[int, int] | None = None  # ResizeImage size (width, height), replaces resize_short
+    channels: int = 3  # NormalizeImage channel_num: 4 appends a zero channel
+    topk: int = 5  # PostProcess Topk
+    labels: tuple[str, ...] = ()  # PostProcess label names, class by class
+    source: str = "ImageNet default"  # where these values come from
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        """(height, width) of the network input these steps produce."""
+        if self.crop is not None:
+            w, h = (self.crop, self.crop) if isinstance(self.crop, int) else self.crop
+            return int(h), int(w)
+        if self.resize is not None:
+            return int(self.resize[1]), int(self.resize[0])
+        raise ValueError("preprocessing without a crop or a fixed resize has no fixed size")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, *self.size_hw)
+
+    @classmethod
+    def imagenet(cls, height: int = 224, width: int | None = None) -> Preprocess:
+        """The ImageNet default scaled to another input size (short side = crop / 0.875)."""
+        width = height if width is None else width
+        if (height, width) == (224, 224):
+            return cls()
+        short = round(min(height, width) * 256 / 224)
+        return cls(resize_short=short, crop=width if width == height else (width, height))
+
+    def describe(self) -> str:
+        h, w = self.size_hw
+        resize = (
+            f"resize {self.resize[0]}x{self.resize[1]}"
+            if self.resize
+            else f"short side {self.resize_short}"
+        )
+        mean = ",".join(f"{m:g}" for m in self.mean)
+        std = ",".join(f"{s:g}" for s in self.std)
+        return (
+            f"{self.source}: {resize}, crop {w}x{h}, scale {self.scale:.6g}, "
+            f"mean {mean}, std {std}, {self.channels} channels"
+        )
 
 
 @dataclass(frozen=True)
