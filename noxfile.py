@@ -1,30 +1,91 @@
 """nox sessions of p2o. ``nox -l`` lists them with what each does.
 
-Default (``nox``): tests, lint, typecheck. The others are heavier or need hardware.
+Default (``nox``): tests, lint, typecheck, on the Python that runs nox when p2o supports it
+(3.10, 3.11, 3.12), else 3.11. Every environment installs the exact tested versions
+(``constraints.txt``) except ``newest``. The others are heavier or need hardware.
 """
 
 from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = "3.11"
-SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
+PYTHONS = ("3.10", "3.11", "3.12")
+_RUNNING = f"{sys.version_info[0]}.{sys.version_info[1]}"
+PYTHON = _RUNNING if _RUNNING in PYTHONS else "3.11"
+SOURCES = ("src", "tests", "benchmarks", "noxfile.py", ".ci")
+PINNED = ("-c", "constraints.txt")
+FIRST_COMMAND = ("p2o", "verify", "--model", "RedNet26")  # the README's first command
+
+
+def _pytest(session: nox.Session, *default: str) -> None:
+    session.run("pytest", *(session.posargs or default))
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite with pytest (extra arguments go to pytest: `nox -s tests -- -k zoo`)."""
-    session.install("-e", ".[cpu,dev]")
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.install(*PINNED, "-e", ".[cpu,dev]")
+    _pytest(session, "-q")
+
+
+@nox.session(python=PYTHONS, default=False)
+def tests_on(session: nox.Session) -> None:
+    """The test suite on one supported Python: `nox -s tests_on-3.12 [-- -m "not slow"]`."""
+    session.install(*PINNED, "-e", ".[cpu,dev]")
+    _pytest(session, "-q")
+
+
+@nox.session(python=PYTHON, default=False, reuse_venv=False)
+def newest(session: nox.Session) -> None:
+    """Quick tests with the newest versions the ranges in pyproject.toml allow (no constraints).
+
+    A fresh environment every time, so that a new release that breaks p2o shows here before
+    users see it. Prints which versions differ from constraints.txt.
+    """
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[cpu,dev]")
+    session.run("python", ".ci/freeze_constraints.py", "--diff", "constraints.txt")
+    _pytest(session, "-q", "-m", "not slow")
+
+
+@nox.session(python=PYTHON, default=False, reuse_venv=False)
+def wheel(session: nox.Session) -> None:
+    """Build the wheel, install it into a fresh environment, run the README's first command.
+
+    The wheel is installed as users install it (not editable), and the command runs from a
+    folder outside the checkout, so missing package data fails here.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="p2o-wheel-"))
+    session.install(*PINNED, "build")
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(tmp / "dist"))
+    (whl,) = (tmp / "dist").glob("p2o-*.whl")
+    session.install(*PINNED, f"{whl}[cpu]")
+    with session.chdir(tmp):
+        where = session.run("python", "-c", "import p2o; print(p2o.__file__)", silent=True)
+        if where is None or "site-packages" not in str(where):
+            session.error(f"p2o was imported from {where!r}, not from the installed wheel")
+        session.run("p2o", "list", "RedNet*")
+        session.run(*FIRST_COMMAND, *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False, reuse_venv=False)
+def constraints(session: nox.Session) -> None:
+    """Rewrite constraints.txt from the newest versions the ranges allow (run the tests next)."""
+    session.install("--upgrade", "-e", ".[cpu,dev]")
+    text = session.run("python", ".ci/freeze_constraints.py", silent=True)
+    Path("constraints.txt").write_text(str(text))
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff (lint rules and formatting)."""
-    session.install("ruff==0.17.6")
+    session.install(*PINNED, "ruff")
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
 
@@ -32,14 +93,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy."""
-    session.install("-e", ".[cpu,dev]")
+    session.install(*PINNED, "-e", ".[cpu,dev]")
     session.run("mypy")
 
 
 @nox.session(python=PYTHON, default=False)
 def zoo(session: nox.Session) -> None:
     """Release all 35 zoo models on CPU with synthetic weights into dist/ (convert + verify)."""
-    session.install("-e", ".[cpu]")
+    session.install(*PINNED, "-e", ".[cpu]")
     args = session.posargs or ["--models", "*", "--out", "dist", "--jobs", "2"]
     session.run("p2o", "release", *args)
 
@@ -47,14 +108,14 @@ def zoo(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def conditioning(session: nox.Session) -> None:
     """Print, per zoo model, how trained-like and well-conditioned the synthetic weights are."""
-    session.install("-e", ".[cpu]")
+    session.install(*PINNED, "-e", ".[cpu]")
     session.run("python", "benchmarks/conditioning.py", *(session.posargs or ["*"]))
 
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Latency of Paddle Inference vs ONNX Runtime vs OpenVINO for the zoo (bs=1, 2 threads)."""
-    session.install("-e", ".[cpu]")
+    session.install(*PINNED, "-e", ".[cpu]")
     session.run("python", "benchmarks/bench_zoo.py", *session.posargs)
     session.run("python", "benchmarks/rednet_involution.py")
 
@@ -67,7 +128,7 @@ def gpu(session: nox.Session) -> None:
     Pass a converted model and golden outputs, e.g. `nox -s gpu -- --onnx m.onnx --golden g.npz`;
     without arguments RegNetX_200MF is converted and verified against Paddle.
     """
-    session.install("-e", ".[gpu,openvino]")
+    session.install(*PINNED, "-e", ".[gpu,paddle,openvino]")
     session.run("p2o", "runtimes")
     args = session.posargs or ["--model", "RegNetX_200MF"]
     session.run("p2o", "verify", *args, "--runtimes", "ort-cpu,ort-cuda,ort-trt")

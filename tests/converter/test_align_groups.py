@@ -15,6 +15,7 @@ from p2o.converter import align_groups as pass_
 from p2o.converter import convert
 from p2o.converter.align_groups import align_groups
 from p2o.errors import CheckFailed
+from tests.numerics import OP_TOLERANCE, assert_parity
 
 GROUPS, WIDTH, CIN, COUT = 2, 12, 8, 8
 
@@ -90,8 +91,7 @@ def test_widens_the_group_and_keeps_the_outputs(bn: bool) -> None:
     assert shapes["wa"] == (32, CIN, 1, 1) and shapes["wg"] == (32, 16, 3, 3)
     assert shapes["wb"] == (COUT, 32, 1, 1)
     assert len(m.graph.initializer) == count  # each replaced tensor dropped, none kept twice
-    # equal up to float summation order (the converter's own rule: 1e-5 of the largest output)
-    assert np.abs(run(m, X) - before).max() <= 1e-5 * np.abs(before).max()
+    assert_parity(run(m, X), before, OP_TOLERANCE)  # equal up to float summation order
 
 
 def test_a_nonzero_pad_would_change_the_outputs(monkeypatch: pytest.MonkeyPatch) -> None:

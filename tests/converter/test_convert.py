@@ -19,6 +19,7 @@ from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
 from tests.tiny import export_tiny_net
+from tests.numerics import assert_parity
 
 NAME = "RegNetX_200MF"
 
@@ -56,7 +57,7 @@ def test_onnx_computes_what_paddle_computes(converted, tmp_path):
     ref = PaddleRunner(export_static(net, tmp_path).model_file.parent, onednn=False).run(x)
     got = _ort(converted.onnx_path, x)
     want = next(iter(ref.values()))
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert_parity(got, want)
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
@@ -116,7 +117,7 @@ def test_legacy_pdmodel_directory(tmp_path):
     x = sample_batch(2)
     want = PaddleRunner(tmp_path / "legacy", onednn=False).run(x)
     got = _ort(res.onnx_path, x)
-    np.testing.assert_allclose(got, next(iter(want.values())), rtol=1e-4, atol=1e-4)
+    assert_parity(got, next(iter(want.values())))
 
 
 def test_paddle2onnx_abort_becomes_a_clear_error(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 import paddle
 import pytest
@@ -12,6 +11,7 @@ from p2o.converter.ops import involution
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
 from tests.families import ONE_PER_FAMILY
+from tests.numerics import assert_parity
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
@@ -23,7 +23,7 @@ def test_converts_with_defaults(name, tmp_path):
     got = simplify.ort_run(model, {"x": x})[0]
     with paddle.no_grad():
         want = create_model(name)(paddle.to_tensor(x)).numpy()
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert_parity(got, want)
     invs = [n for n in model.graph.node if n.op_type == involution.OP_TYPE]
     if name.startswith("RedNet"):
         assert len(invs) == 9 and all(n.domain == involution.DOMAIN for n in invs)

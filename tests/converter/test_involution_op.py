@@ -12,8 +12,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from p2o.converter.ops import involution as inv
+from tests.numerics import OP_TOLERANCE, assert_parity
 
-TOL = 1e-5
+TOL = OP_TOLERANCE
 
 
 def reference(
@@ -149,7 +150,7 @@ def max_error(got: np.ndarray, want: np.ndarray) -> float:
 def test_function_matches_reference(kernel_size: int, stride: int, hw: tuple[int, int]) -> None:
     case = Case(0, kernel_size, stride, groups=2, cg=4, hw=hw)
     (got,) = run(build([case]), [case])
-    assert max_error(got, case.expected()) < TOL
+    assert_parity(got, case.expected(), TOL)
 
 
 def test_model_with_several_configurations() -> None:
@@ -167,7 +168,7 @@ def test_model_with_several_configurations() -> None:
     assert all(n.overload == "" for n in model.graph.node)
     assert inv.configs_of(model.graph.node) == [(3, 1), (7, 1), (7, 2)]
     for case, got in zip(cases, run(model, cases), strict=True):
-        assert max_error(got, case.expected()) < TOL
+        assert_parity(got, case.expected(), TOL)
 
 
 def test_unlisted_configuration_runs_the_generic_branch() -> None:
@@ -178,7 +179,7 @@ def test_unlisted_configuration_runs_the_generic_branch() -> None:
     ]
     model = build(cases, configs=[(3, 1)])
     for case, got in zip(cases, run(model, cases), strict=True):
-        assert max_error(got, case.expected()) < TOL
+        assert_parity(got, case.expected(), TOL)
 
 
 def test_onnxruntime_folds_the_dispatch(tmp_path: Path) -> None:
@@ -197,7 +198,7 @@ def test_other_opsets(opset: int) -> None:
     model = build(cases, opset=opset)
     onnx.checker.check_model(model, full_check=True)
     for case, got in zip(cases, run(model, cases), strict=True):
-        assert max_error(got, case.expected()) < TOL
+        assert_parity(got, case.expected(), TOL)
 
 
 def test_inline_removes_the_custom_domain_and_keeps_the_numbers() -> None:
@@ -216,12 +217,12 @@ def test_inline_removes_the_custom_domain_and_keeps_the_numbers() -> None:
     assert "If" not in {n.op_type for n in nodes}
     disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     for case, a, b in zip(cases, run(model, cases), run(inlined, cases, disabled), strict=True):
-        assert max_error(b, case.expected()) < TOL
-        assert max_error(b, a.astype(np.float64)) < 1e-6
+        assert_parity(b, case.expected(), TOL)
+        assert_parity(b, a, 1e-6)
     # onnx's own inliner (If left in place) agrees as well
     plain = onnx.inliner.inline_local_functions(model)
     for case, got in zip(cases, run(plain, cases, disabled), strict=True):
-        assert max_error(got, case.expected()) < TOL
+        assert_parity(got, case.expected(), TOL)
 
 
 def test_openvino_runs_the_inlined_model(tmp_path: Path) -> None:
@@ -242,7 +243,7 @@ def test_openvino_runs_the_inlined_model(tmp_path: Path) -> None:
         feed.update(case.feed())
     result = compiled(feed)
     for case in cases:
-        assert max_error(result[f"y{case.index}"], case.expected()) < TOL
+        assert_parity(result[f"y{case.index}"], case.expected(), TOL)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_wrong_references_do_not_match(wrong: dict[str, object]) -> None:
     """The comparison is sharp enough to see index-order and padding mistakes."""
     case = Case(0, 7, 1, groups=2, cg=4, hw=(15, 13))
     (got,) = run(build([case]), [case])
-    assert max_error(got, case.expected()) < TOL
+    assert_parity(got, case.expected(), TOL)
     assert max_error(got, case.expected(**wrong)) > 1e-2
 
 
@@ -281,4 +282,4 @@ def test_simplifiers_keep_the_function(tool: str) -> None:
     simplified = module.simplify(model)[0] if tool == "onnxsim" else module.slim(model)
     assert [f.name for f in simplified.functions] == [inv.OP_TYPE]
     for case, got in zip(cases, run(simplified, cases), strict=True):
-        assert max_error(got, case.expected()) < TOL
+        assert_parity(got, case.expected(), TOL)

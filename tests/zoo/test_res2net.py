@@ -7,8 +7,9 @@ import paddle
 import pytest
 from paddle import nn
 
-from p2o.zoo import res2net
+from p2o.zoo import create_model, res2net
 from p2o.zoo.registry import layout_mismatches, list_models
+from tests.numerics import assert_parity, photos
 
 ARCHS = [n for n in list_models("Res2Net*") if not n.endswith("_ssld")]
 BLOCKS = {"Res2Net50": 16, "Res2Net101": 33, "Res2Net200": 66}
@@ -68,7 +69,8 @@ def test_forward_shape(arch: str) -> None:
     model = res2net.build(arch, num_classes=10)
     model.eval()
     with paddle.no_grad():
-        assert model(paddle.randn([2, 3, 64, 64])).shape == [2, 10]
+        x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype("float32")
+        assert model(paddle.to_tensor(x)).shape == [2, 10]
 
 
 def test_unknown_arch() -> None:
@@ -78,14 +80,15 @@ def test_unknown_arch() -> None:
 
 @pytest.mark.slow
 def test_res2net50_vd_exports_with_dynamic_batch(tmp_path) -> None:
-    model = res2net.build("Res2Net50_vd_26w_4s")
-    model.eval()
+    # trained-like synthetic weights and photographs: a naive network's logits (~100, noise
+    # amplified) differed between batch 1 and 2 by 0.06 on an Intel AVX-512 CPU
+    model = create_model("Res2Net50_vd_26w_4s")
     spec = [paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")]
     path = str(tmp_path / "res2net50_vd")
     paddle.jit.save(model, path, input_spec=spec)
     loaded = paddle.jit.load(path)
-    x = paddle.randn([2, 3, 224, 224])
+    x = paddle.to_tensor(photos(2))
     with paddle.no_grad():
         expected = model(x).numpy()
-        np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose(loaded(x[:1]).numpy(), expected[:1], rtol=1e-4, atol=1e-3)
+        assert_parity(loaded(x).numpy(), expected)
+        assert_parity(loaded(x[:1]).numpy(), expected[:1])

@@ -6,8 +6,9 @@ import numpy as np
 import paddle
 import pytest
 
-from p2o.zoo import rexnet
+from p2o.zoo import create_model, rexnet
 from p2o.zoo.registry import layout_mismatches, list_models
+from tests.numerics import assert_parity, photos
 
 
 @pytest.mark.parametrize("name", list_models("ReXNet*"))
@@ -28,12 +29,13 @@ def test_channel_schedule_is_linear_and_rounded() -> None:
 
 
 def test_partial_residual_adds_into_leading_channels() -> None:
+    paddle.seed(0)
     block = rexnet.LinearBottleneck(8, 12, expansion=6, stride=1, use_se=True)
     block.eval()
-    x = paddle.randn([2, 8, 7, 7])
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 8, 7, 7)), "float32")
     expected = block.out(x).numpy()
     expected[:, :8] += x.numpy()
-    np.testing.assert_allclose(block(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert_parity(block(x).numpy(), expected, 1e-6)  # the same kernels, one addition apart
 
 
 def test_residual_branch_norms_close_shortcut_blocks() -> None:
@@ -48,16 +50,15 @@ def test_residual_branch_norms_close_shortcut_blocks() -> None:
 
 @pytest.mark.slow
 def test_rexnet_1_0_exports_with_dynamic_batch_without_set_value(tmp_path) -> None:
-    model = rexnet.build("ReXNet_1_0")
-    model.eval()
+    model = create_model("ReXNet_1_0")  # trained-like: a naive ReXNet gives all-zero logits
     spec = [paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")]
     path = str(tmp_path / "rexnet")
     paddle.jit.save(model, path, input_spec=spec)
     program = (tmp_path / "rexnet.json").read_text()
     assert "set_value" not in program
     loaded = paddle.jit.load(path)
-    x = paddle.randn([2, 3, 224, 224])
-    ref = model(x).numpy()
-    scale = float(np.abs(ref).max())
-    assert scale > 0
-    np.testing.assert_allclose(loaded(x).numpy(), ref, rtol=1e-4, atol=1e-4 * scale)
+    x = paddle.to_tensor(photos(2))
+    with paddle.no_grad():
+        expected = model(x).numpy()
+        assert_parity(loaded(x).numpy(), expected)
+        assert_parity(loaded(x[:1]).numpy(), expected[:1])

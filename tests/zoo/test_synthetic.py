@@ -36,9 +36,15 @@ def test_trained_like_and_well_conditioned(name, images, tmp_path):
     assert np.abs(w.mean(axis=0 if w.ndim == 2 else 1)).max() < 1e-6  # centred classifier
 
 
-def test_deterministic_from_seed():
+def test_deterministic_from_seed(monkeypatch):
+    import p2o.zoo
+
+    monkeypatch.setenv("P2O_NO_CACHE", "1")  # synthesize each time: no disk or memory cache
+    monkeypatch.setattr(p2o.zoo, "_SYNTHETIC", {})
     a = create_model("RegNetX_200MF", seed=5).state_dict()
+    p2o.zoo._SYNTHETIC.clear()
     b = create_model("RegNetX_200MF", seed=5).state_dict()
+    p2o.zoo._SYNTHETIC.clear()
     c = create_model("RegNetX_200MF", seed=6).state_dict()
     key = "s1_b1.conv1._conv.weight"
     np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
