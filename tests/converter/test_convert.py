@@ -18,8 +18,8 @@ from p2o.errors import CheckFailed, UsageError
 from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
-from tests.tiny import export_tiny_net
 from tests.numerics import assert_parity
+from tests.tiny import export_tiny_net
 
 NAME = "RegNetX_200MF"
 
