@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -212,6 +213,22 @@ def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
     assert verify(onnx_file=raw, golden=wrong, runtimes=["ort-cpu"]).exit_code == 1
 
 
+YML_HALF = """\
+PreProcess:
+  transform_ops:
+  - ResizeImage:
+      resize_short: 256
+  - CropImage:
+      size: 224
+  - NormalizeImage:
+      scale: 0.00392156862745098
+      mean: [0.5, 0.5, 0.5]
+      std: [0.5, 0.5, 0.5]
+      order: ''
+  - ToCHWImage: null
+"""
+
+
 def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, capsys):
     g = tmp_path / "golden.npz"
     verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], batches=[1], save_golden=g)
@@ -220,6 +237,15 @@ def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, ca
     assert meta["onnx_file"] == raw.name and meta["precision"] == "fp32"
     assert meta["model"] == paddle_dir.name and len(meta["onnx_sha256"]) == 64
     assert meta["preprocessing"]["kind"] == "images" and meta["preprocessing"]["crop"] == 224
+    assert meta["preprocessing"]["source"] == "ImageNet default"
+    # the model's own inference.yml: its preprocessing is what the golden file names
+    yml = tmp_path / "with-yml"
+    shutil.copytree(paddle_dir, yml)
+    (yml / "inference.yml").write_text(YML_HALF)
+    g2 = tmp_path / "g2.npz"
+    verify(onnx_file=raw, paddle_model=yml, runtimes=["ort-cpu"], batches=[1], save_golden=g2)
+    pp = Golden.load(g2).meta["preprocessing"]
+    assert pp["source"] == "inference.yml" and pp["mean"] == [0.5, 0.5, 0.5], pp
     m = onnx.load(str(raw))
     break_conv_weight(m)
     broken = _save(m, tmp_path / "broken.onnx")

@@ -39,8 +39,11 @@ def onnx_identity(path: str | Path) -> dict[str, str]:
     return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": detect(p)}
 
 
-def preprocessing_of(inputs: str) -> dict[str, Any]:
-    """How ``p2o verify --inputs`` made its tensors (for the golden file's identity)."""
+def preprocessing_of(inputs: str, pp: Any = None) -> dict[str, Any]:
+    """How ``p2o verify --inputs`` made its tensors (for the golden file's identity).
+
+    ``pp``: the ``Preprocess`` the images went through (the ImageNet default when None).
+    """
     from dataclasses import asdict
 
     from p2o.zoo.registry import Preprocess
@@ -49,7 +52,9 @@ def preprocessing_of(inputs: str) -> dict[str, Any]:
         return {"inputs": inputs, "kind": "seeded random tensors (seed 0)"}
     if inputs.endswith((".npz", ".npy")):
         return {"inputs": Path(inputs).name, "kind": "tensors given as they are"}
-    return {"inputs": inputs, "kind": "images", **asdict(Preprocess())}
+    steps = asdict(pp or Preprocess())
+    steps["labels"] = len(steps.get("labels") or ())  # the class names: only how many
+    return {"inputs": inputs, "kind": "images", **steps}
 
 
 @dataclass

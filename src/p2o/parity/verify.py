@@ -242,7 +242,7 @@ def verify(
                     {
                         **meta,
                         **onnx_identity(onnx_path),
-                        "preprocessing": preprocessing_of(inputs),
+                        "preprocessing": preprocessing_of(inputs, pp),
                         "reference": REFERENCE,
                         "inputs": inputs_desc,
                         "tools": tool_versions(),
