@@ -740,7 +740,13 @@ def run(args: argparse.Namespace) -> int:
     r.results["plan"] = {k: plan.get(k) for k in ("created", "git", "wheels", "problems")}
     wheels = [work / "bundle" / "wheels" / w for w in plan["wheels"]]
     wheels = [w for w in wheels if w.is_file()]
-    python, extra_env, install = make_env(work / "venv", wheels, args.dry_run)
+    try:
+        python, extra_env, install = make_env(work / "venv", wheels, args.dry_run)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        r.results["error"] = f"the wheels could not be installed: {exc}"
+        print(f"device_check: error: {r.results['error']}", file=sys.stderr)
+        r.save()
+        return 2
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's p2o only
     env |= extra_env | {"PYTHONUNBUFFERED": "1"}
     env["LD_LIBRARY_PATH"] = library_path(python)

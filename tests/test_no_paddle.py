@@ -179,3 +179,23 @@ def test_paddle_commands_say_what_to_install(files, tmp_path, args):
     assert code == 2, err
     assert len(lines) == 1 and "pip install 'p2o[paddle]'" in lines[0], err
     assert "Traceback" not in err
+
+
+def test_the_onnx_side_installs_without_paddle():
+    """The core and the `gpu` extra pull no Paddle, paddle2onnx, OpenVINO or CPU ONNX Runtime."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {
+            r.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip()
+            for r in reqs
+        }
+
+    extras = project["optional-dependencies"]
+    heavy = {"paddlepaddle", "paddle2onnx", "openvino", "onnxruntime"}
+    assert not names(project["dependencies"]) & heavy
+    assert not names(extras["gpu"]) & heavy and "onnxruntime-gpu" in names(extras["gpu"])
+    assert {"paddlepaddle", "paddle2onnx"} <= names(extras["paddle"])
+    cpu = names(extras["cpu"])
+    assert {"onnxruntime", "openvino"} <= cpu and ("p2o" in cpu or "paddlepaddle" in cpu)
