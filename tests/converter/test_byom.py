@@ -113,7 +113,7 @@ def test_bad_files_are_exit_2_naming_the_file(
         (d / "inference.json").write_text('{"base_code": {"magic": "pir"}, "program": {}}')
     else:
         params.unlink()
-    code, _, err = _run(capsys, "convert", "--paddle-model", "../m", "-o", "out")
+    code, _, err = _run(capsys, "convert", "--paddle-model", str(d), "-o", "out")
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
