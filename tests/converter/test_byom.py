@@ -91,7 +91,8 @@ def test_relative_folder_converts_and_verifies(byom: Path, tmp_path: Path, work:
             r"inference.pdiparams: tensor \d+ of 36 is .* \(the parameters of another model\?\)",
         ),
         ("garbage", r"inference.pdiparams: not a Paddle parameters file"),
-        ("program", r"inference.json: not a Paddle program"),
+        ("program", r"inference.json: not a Paddle program \(PIR program without a data"),
+        ("json", r"inference.json: not a Paddle program \(JSON without PIR's base_code"),
         ("no-params", r"inference.json: no parameters beside it"),
     ],
 )
@@ -111,6 +112,8 @@ def test_bad_files_are_exit_2_naming_the_file(
         params.write_bytes(np.random.default_rng(0).bytes(len(data)))
     elif damage == "program":
         (d / "inference.json").write_text('{"base_code": {"magic": "pir"}, "program": {}}')
+    elif damage == "json":
+        (d / "inference.json").write_text('{"hello": 1}')
     else:
         params.unlink()
     code, _, err = _run(capsys, "convert", "--paddle-model", str(d), "-o", "out")
@@ -195,3 +198,28 @@ def test_two_outputs_with_paddleclas_config_at_256(byom: Path, tmp_path: Path, w
     )
     assert {t.status for t in res.timings} == {"passed"}, [t.reason for t in res.timings]
     assert res.paddle_model == str(d)
+
+
+@pytest.mark.slow
+def test_paddleclas_style_tar(byom: Path, tmp_path: Path, work: Path, capsys):
+    """What PaddleClas publishes: NAME_infer.tar holding NAME_infer/ with a legacy program,
+    its params (+ .info) and the export's inference.yml."""
+    folder = tmp_path / "Mobile_infer"
+    shutil.copytree(byom / "mobile_legacy", folder)
+    (folder / "inference.yml").write_text(
+        YML_256.replace("292", "256").replace("size: 256", "size: 224")
+    )
+    with tarfile.open(tmp_path / "Mobile_infer.tar", "w") as t:
+        t.add(folder, arcname="Mobile_infer")
+    shutil.rmtree(folder)
+    code, out, err = _run(capsys, "convert", "--paddle-model", "../Mobile_infer.tar", "-o", "o")
+    assert code == 0, err
+    assert "legacy program" in out and "preprocessing: inference.yml, input 3x224x224" in out
+    src = json.loads((work / "o" / "manifest.json").read_text())["source"]
+    assert src["format"] == "legacy" and src["config_file"].endswith(".tar:inference.yml")
+    assert len(src["files"]) == 4  # the tar, the program, the params, the config
+    code, out, err = _run(
+        capsys, "verify", "--onnx", "o/model.onnx", "--paddle-model", "../Mobile_infer.tar", *VERIFY
+    )
+    assert code == 0, out + err
+    assert "preprocessing inference.yml: short side 256, crop 224x224" in out

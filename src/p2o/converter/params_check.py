@@ -324,7 +324,8 @@ def check_params(program: Program, params_file: str | Path) -> int:
             except ValueError as exc:
                 if i == 0:
                     raise UsageError(
-                        f"{path.name}: not a Paddle parameters file (no tensor at its start: {exc})"
+                        f"{path.name}: not a Paddle parameters file (its first bytes are no "
+                        "tensor header)"
                     ) from exc
                 raise UsageError(
                     f"{path.name}: tensor {i + 1} of {count} ({decl.name}, at byte {start:,}) has "

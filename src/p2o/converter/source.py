@@ -293,8 +293,9 @@ def _programs_in(d: Path) -> list[Path]:
 
 
 def _looks_like(m: Path) -> bool:
-    """A .json file is a candidate only if it could be a PIR program (not, say, a config.json)."""
-    if m.suffix != ".json":
+    """A .json file is a candidate if it could be a PIR program (not, say, a config.json) or
+    has parameters beside it (then it is checked, and refused by name if it is none)."""
+    if m.suffix != ".json" or m.with_suffix(PARAMS_SUFFIX).is_file():
         return True
     try:
         with m.open("rb") as f:
