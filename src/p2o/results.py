@@ -489,6 +489,41 @@ class Divergence(Result):
         )
 
 
+@dataclass(frozen=True)
+class AccuracyResult(Result):
+    """Top-1 / top-5 accuracy (percent) of one engine on labelled images, and the drop."""
+
+    runtime: str
+    precision: str
+    top1: float
+    top5: float
+    reference_top1: float
+    reference_top5: float
+    max_drop: float | None = None  # the gate, in points of top-1 (None: reported only)
+
+    @property
+    def drop_top1(self) -> float:
+        return self.reference_top1 - self.top1
+
+    @property
+    def drop_top5(self) -> float:
+        return self.reference_top5 - self.top5
+
+    @property
+    def passed(self) -> bool:
+        return self.max_drop is None or self.drop_top1 <= self.max_drop + 1e-9
+
+    def describe(self) -> str:
+        gate = "" if self.max_drop is None else f" (gate <= {self.max_drop:g} points)"
+        return (
+            f"{self.runtime} {self.precision}: top-1 {self.top1:.2f}% top-5 {self.top5:.2f}% "
+            f"(drop {self.drop_top1:+.2f} / {self.drop_top5:+.2f} points){gate}"
+        )
+
+    def _extra(self) -> dict[str, Any]:
+        return {"drop_top1": self.drop_top1, "drop_top5": self.drop_top5, "passed": self.passed}
+
+
 @dataclass
 class VerifyResult(Result):
     """``p2o verify``'s outcome: the parity report and what it was run on."""
@@ -500,6 +535,11 @@ class VerifyResult(Result):
     divergence: Divergence | None = None
     golden_saved: str | None = None
     notes: list[str] = field(default_factory=list)
+    precision: dict[str, Any] = field(default_factory=dict)
+    """Artifact and runtime precision, the acceptance rule per engine (``parity.acceptance``)."""
+    accuracy: list[AccuracyResult] = field(default_factory=list)
+    """With labelled images: each engine's accuracy and its drop from the reference's."""
+    labels: str | None = None
 
     @property
     def status(self) -> Status:
@@ -527,6 +567,9 @@ class VerifyResult(Result):
                     "divergence": self.divergence,
                     "golden_saved": self.golden_saved,
                     "notes": self.notes,
+                    "precision": self.precision,
+                    "accuracy": self.accuracy,
+                    "labels": self.labels,
                 }
             )
         )
@@ -544,6 +587,9 @@ class VerifyResult(Result):
             divergence=Divergence.from_dict(div) if div else None,
             golden_saved=d.get("golden_saved"),
             notes=list(d.get("notes") or []),
+            precision=dict(d.get("precision") or {}),
+            accuracy=[AccuracyResult.from_dict(a) for a in d.get("accuracy") or []],
+            labels=d.get("labels"),
         )
 
 

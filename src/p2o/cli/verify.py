@@ -46,6 +46,38 @@ def output_tolerances(values: list[str] | None) -> dict[str, float]:
     return out
 
 
+def add_acceptance_options(p: argparse.ArgumentParser) -> None:
+    """The agreement rule's thresholds (reduced precision) and the labelled-accuracy gate."""
+    g = p.add_argument_group("reduced precision (docs/precision.md)")
+    g.add_argument("--min-cosine", type=float, metavar="C", help="mean logit cosine at least C")
+    g.add_argument("--min-top1", type=float, metavar="F", help="top-1 agreement at least F (0-1)")
+    g.add_argument("--min-top5", type=float, metavar="F", help="top-5 containment at least F (0-1)")
+    g.add_argument(
+        "--max-range-error",
+        type=float,
+        metavar="F",
+        help="max |a-r| at most F times the sample's logit range",
+    )
+    g.add_argument("--min-samples", type=int, metavar="N", help="compare at least N samples")
+    g.add_argument(
+        "--labels",
+        metavar="DIR|LIST",
+        help="labelled images (ImageFolder, or a PaddleClas 'path label' list): accuracy",
+    )
+    g.add_argument("--class-list", metavar="FILE", help="class names of --labels (index name)")
+    g.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        metavar="POINTS",
+        help="fail an engine whose top-1 accuracy is more than POINTS below the reference's",
+    )
+
+
+def rule_overrides(args: argparse.Namespace) -> dict[str, float | int]:
+    keys = ("min_cosine", "min_top1", "min_top5", "max_range_error", "min_samples")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify", help="prove the ONNX file computes what Paddle computes", description=__doc__
@@ -85,7 +117,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="1,4,8",
         help="batch sizes (default 1,4)",
     )
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "tf32"),
+        default="fp32",
+        help="what the engines compute in (bf16: OpenVINO's hint on the fp32 artifact); an "
+        "fp16/int8 artifact is recognised by itself",
+    )
+    add_acceptance_options(p)
     p.add_argument("--threads", type=int, default=2, help="threads of every CPU engine (default 2)")
     p.add_argument("--strict", action="store_true", help="a skipped runtime fails the check")
     p.add_argument(
@@ -117,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         strict=args.strict,
         work_dir=args.work_dir,
+        rule_overrides=rule_overrides(args),
+        labels=args.labels,
+        class_list=args.class_list,
+        max_accuracy_drop=args.max_accuracy_drop,
     )
     if args.junit:
         report.write_text_atomic(args.junit, report.junit([result]))

@@ -24,10 +24,11 @@ import numpy as np
 
 from p2o.converter.source import PaddleModelSource, with_paddle_model
 from p2o.errors import EnvironmentProblem, P2OError, UsageError
+from p2o.parity import acceptance
 from p2o.parity.compare import ParityReport, RuntimeResult, check_tolerance, compare_all
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.localize import Divergence
-from p2o.results import VerifyResult
+from p2o.results import AccuracyResult, Status, VerifyResult
 from p2o.runtimes import registry as rt
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
@@ -147,6 +148,10 @@ def verify(
     strict: bool = False,
     work_dir: str | Path | None = None,
     localize: bool = True,
+    rule_overrides: dict[str, Any] | None = None,
+    labels: str | Path | None = None,
+    class_list: str | Path | None = None,
+    max_accuracy_drop: float | None = None,
 ) -> VerifyResult:
     tol = check_tolerance(tolerance)
     runtimes = list(dict.fromkeys(runtimes))
@@ -175,17 +180,25 @@ def verify(
     onnx_path = Path(onnx_file) if onnx_file is not None else None
     if onnx_path is not None:
         _check_onnx_file(onnx_path)
+    if labels is not None and golden is not None:
+        raise UsageError("--labels needs the Paddle reference; it cannot run with --golden")
+    labelled = None
+    if labels is not None:
+        from p2o.parity.labels import load_labels
+
+        labelled = load_labels(labels, class_list)
 
     notes: list[str] = []
     net = None
     shape: tuple[int, int, int] = (3, 224, 224)
     pp = None
+    model_pp = None  # a zoo model's preprocessing, for crops and labelled images
     meta: dict[str, Any] = {}
     if model is not None:
         from p2o.converter.pipeline import state_sha256
         from p2o.zoo import create_model, model_info
 
-        shape = model_info(model).input_shape
+        shape, model_pp = model_info(model).input_shape, model_info(model).preprocess
         net = create_model(model, weights=weights, seed=seed)
         meta = {
             "model": model,
@@ -200,6 +213,9 @@ def verify(
         shape, pp = paddle_model.input_shape, paddle_model.preprocess
         meta = paddle_model.identity()
     assert onnx_path is not None
+    from p2o.converter.precision import detect
+
+    rules = acceptance.Rules(detect(onnx_path), precision, dict(rule_overrides or {}))
 
     if golden is not None:
         g = Golden.load(golden)
@@ -212,7 +228,14 @@ def verify(
         model_name = str(g.meta.get("model", Path(onnx_path).stem))
         x_by_batch = g.inputs
     else:
-        x, inputs_desc = load_inputs(inputs, shape, pp)
+        if inputs == "samples" and rules.reduced(runtimes):  # agreement needs many samples
+            from p2o.zoo import crops
+
+            count = rules.samples(runtimes)
+            x = crops.crop_batch("evaluation", count, pp or model_pp)
+            inputs_desc = f"{count} evaluation crops of the bundled photographs"
+        else:
+            x, inputs_desc = load_inputs(inputs, shape, pp)
         if pp is not None:
             inputs_desc += f"; preprocessing {pp.describe()}"
         batch_list = sorted({int(b) for b in batches})
@@ -223,12 +246,16 @@ def verify(
 
     results: list[RuntimeResult] = []
     golden_saved = None
+    x_labelled = None if labelled is None else labelled.load(pp or model_pp)
+    labelled_out: dict[str, np.ndarray] = {}
     with _reference_dir(model, paddle_model, net) as ref_dir:
         if golden is None:
             ref_runner = rt.create(REFERENCE, ref_dir, threads=threads)
             try:
                 for b in batch_list:
                     reference_out[b] = run_batches(ref_runner, x_by_batch[b], b)
+                if x_labelled is not None:
+                    labelled_out[REFERENCE] = _first(run_batches(ref_runner, x_labelled, 1))
             except P2OError:
                 raise
             except Exception as exc:
@@ -260,10 +287,16 @@ def verify(
                     reference_out,
                     tol,
                     output_tolerances,
-                    precision,
+                    rules.engine_precision(name),
                     threads,
+                    rules.rule(name),
+                    x_labelled,
+                    labelled_out,
                 )
             )
+    accuracy: list[AccuracyResult] = []
+    if labelled is not None:
+        accuracy, results = _accuracy(labelled, labelled_out, results, rules, max_accuracy_drop)
 
     report = ParityReport(
         model_name, tol, reference_name, results, strict, dict(output_tolerances or {})
@@ -272,13 +305,63 @@ def verify(
     if (
         not report.passed
         and localize
+        and not rules.reduced(runtimes)  # layer by layer at fp32 tolerance: meaningless
         and net is not None
         and any(r.status == "failed" for r in results)
     ):
         divergence = _localize(net, onnx_path, x_by_batch[batch_list[0]][:1], tol, notes)
     return VerifyResult(
-        report, str(onnx_path), inputs_desc, batch_list, divergence, golden_saved, notes
+        report,
+        str(onnx_path),
+        inputs_desc,
+        batch_list,
+        divergence,
+        golden_saved,
+        notes,
+        precision=rules.to_dict(runtimes),
+        accuracy=accuracy,
+        labels=None if labelled is None else labelled.source,
     )
+
+
+def _first(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    return next(iter(outputs.values()))
+
+
+def _accuracy(
+    labelled: Any,
+    outputs: dict[str, np.ndarray],
+    results: list[RuntimeResult],
+    rules: acceptance.Rules,
+    max_drop: float | None,
+) -> tuple[list[AccuracyResult], list[RuntimeResult]]:
+    """Top-1/top-5 accuracy of the reference and each engine; a drop over the gate fails
+    that engine's first result (so every report shows it)."""
+    import dataclasses
+
+    from p2o.parity.labels import accuracy
+
+    ref1, ref5 = accuracy(outputs[REFERENCE], labelled.labels)
+    out = []
+    for name, logits in outputs.items():
+        if name == REFERENCE:
+            continue
+        top1, top5 = accuracy(logits, labelled.labels)
+        out.append(AccuracyResult(name, rules.precision_of(name), top1, top5, ref1, ref5, max_drop))
+    failed = {a.runtime: a for a in out if not a.passed}
+    patched = []
+    for r in results:
+        a = failed.pop(r.runtime, None)
+        if a is not None and r.status in ("passed", "failed"):
+            why = (
+                f"top-1 accuracy drop {a.drop_top1:.2f} points > --max-accuracy-drop "
+                f"{a.max_drop:g} on {len(labelled)} labelled images"
+            )
+            r = dataclasses.replace(
+                r, status=Status.FAILED, reason="; ".join(p for p in (r.reason, why) if p)
+            )
+        patched.append(r)
+    return out, patched
 
 
 def _check_onnx_file(path: Path) -> None:
@@ -301,6 +384,9 @@ def _run_runtime(
     overrides: dict[str, float] | None,
     precision: str,
     threads: int,
+    rule: acceptance.AgreementRule | None = None,
+    x_labelled: np.ndarray | None = None,
+    labelled_out: dict[str, np.ndarray] | None = None,
 ) -> list[RuntimeResult]:
     cls = rt.get(name)
     avail = cls.availability()
@@ -315,6 +401,9 @@ def _run_runtime(
             )
             for b in x_by_batch
         ]
+    if precision not in rt.precisions(name):
+        why = f"{name} has no {precision} (it runs {', '.join(rt.precisions(name))})"
+        return [RuntimeResult.skipped(name, why, settings={"batch": b}) for b in x_by_batch]
     results = []
     try:
         runner = cls(target, threads=threads, precision=precision)
@@ -337,12 +426,21 @@ def _run_runtime(
                 )
             )
             continue
-        comparisons = compare_all(reference[b], actual, tol, overrides)
+        comparisons = (
+            compare_all(reference[b], actual, tol, overrides)
+            if rule is None
+            else acceptance.compare_all(reference[b], actual, rule)
+        )
         results.append(
             RuntimeResult.from_outputs(
                 name, comparisons, settings=settings, build_seconds=runner.build_seconds
             )
         )
+    if x_labelled is not None and labelled_out is not None:
+        try:
+            labelled_out[name] = _first(run_batches(runner, x_labelled, 1))
+        except Exception as exc:  # reported with the runtime's own results
+            results.append(RuntimeResult.error(name, f"labelled images: {_one_line(exc)}"))
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from p2o.report.precision import precision_lines
 from p2o.report.table import Report, Row, Table, status_text
 from p2o.results import OutputComparison, ParityReport, RuntimeResult, Status, VerifyResult
 
@@ -115,6 +116,7 @@ def verify_report(result: VerifyResult) -> Report:
             f"ONNX file: {result.onnx_file}",
             f"reference {rep.reference}; inputs: {result.inputs}; batches {result.batches}",
             f"tolerance {rep.tolerance:g} ({RULE})",
+            *precision_lines(result),
         ],
         sections=[parity_table(rep)],
         notes=notes,

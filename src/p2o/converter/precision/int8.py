@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -100,7 +101,11 @@ def quantize(
         "distribution": CalibrationMethod.Distribution,
     }
     activation = QuantType.QUInt8 if options.activation_type == "uint8" else QuantType.QInt8
-    with tempfile.TemporaryDirectory(prefix="p2o-int8-") as tmp, _quiet_root_logger():
+    with (
+        tempfile.TemporaryDirectory(prefix="p2o-int8-") as tmp,
+        _quiet_root_logger(),
+        contextlib.redirect_stdout(sys.stderr),  # its histogram methods print progress
+    ):
         fp32_path = Path(tmp) / "fp32.onnx"
         out_path = Path(tmp) / "int8.onnx"
         onnx.save_model(source, str(fp32_path))
@@ -131,3 +136,29 @@ def quantize(
         {"source": where, "samples": len(x), "sha256": crops.digest(x)},
     )
     return out, info
+
+
+def scale_weight_scale(model: onnx.ModelProto, factor: float = 4.0, index: int = -1) -> str:
+    """Multiply one convolution's weight scale by ``factor``, in place; returns its name.
+
+    A deliberately broken quantization, for proving that the acceptance rule fails it: the
+    convolution's weights dequantize ``factor`` times too large. ``index`` picks among the
+    weight scales of Conv nodes in graph order (default: the middle one when -1).
+    """
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    scales = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        dq = producers.get(node.input[1])
+        if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[1] in inits:
+            scales.append(dq.input[1])
+    if not scales:
+        raise ValueError("no quantized convolution weight in the model")
+    name = scales[len(scales) // 2 if index == -1 else index]
+    tensor = inits[name]
+    tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * factor, name))
+    return name
