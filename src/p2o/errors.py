@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class P2OError(Exception):
     """Base class of every error p2o raises on purpose."""
@@ -29,3 +32,17 @@ class CheckFailed(P2OError):
     """A check that ran and failed (parity, tolerance, equivalence)."""
 
     exit_code = 1
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X, Y or Z?)``: names starting with ``word``, else the closest ones
+    (difflib), case-insensitive; ``""`` when nothing is close."""
+    lowered = {c.lower(): c for c in choices}
+    w = word.lower()
+    close = [c for c in lowered if c.startswith(w)][:3]
+    close = close or difflib.get_close_matches(w, list(lowered), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    names = [lowered[c] for c in close]
+    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f" (did you mean {text}?)"

@@ -123,7 +123,8 @@ def test_convert_int8_cli_writes_manifest_and_same_bytes(tmp_path, capsys) -> No
 
     args = ["convert", "--model", "RegNetX_200MF", "--precision", "int8"]
     assert main([*args, "-o", str(tmp_path / "a"), "--calibration-count", "8"]) == 0
-    assert "precision int8" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "precision int8" in err and out.strip().endswith("model.onnx")  # summary on stderr
     assert main([*args, "-o", str(tmp_path / "b"), "--calibration-count", "8"]) == 0
     a = (tmp_path / "a" / "model.onnx").read_bytes()
     assert a == (tmp_path / "b" / "model.onnx").read_bytes()

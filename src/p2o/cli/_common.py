@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 
@@ -55,18 +54,10 @@ def apply_common(args: argparse.Namespace) -> None:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean X, Y or Z?)``: names starting with ``word``, else the closest ones
-    (difflib), case-insensitive; ``""`` when nothing is close."""
-    options = list(choices)
-    lowered = {c.lower(): c for c in options}
-    w = word.lower()
-    close = [c for c in lowered if c.startswith(w)][:3]
-    close = close or difflib.get_close_matches(w, list(lowered), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    names = [lowered[c] for c in close]
-    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-    return f" (did you mean {text}?)"
+    """`` (did you mean X?)`` for the names closest to ``word`` (see p2o.errors)."""
+    from p2o.errors import did_you_mean
+
+    return did_you_mean(word, choices)
 
 
 def plain(text: str | None) -> str | None:

@@ -1,4 +1,8 @@
-"""``p2o convert``: a zoo model or an exported Paddle model → ``model.onnx`` + ``manifest.json``."""
+"""``p2o convert``: a zoo model or an exported Paddle model → ``model.onnx`` + ``manifest.json``.
+
+stdout: the path of the written model.onnx (or, with --json, the manifest); the summary goes
+to stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import json
 import sys
 
+from p2o import progress
 from p2o.converter import convert
 from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_MODES
 from p2o.converter.precision import (
@@ -130,7 +135,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="dynamic|N",
         help="batch dimension (default dynamic)",
     )
-    p.add_argument("--simplifier", choices=SIMPLIFIERS, default="onnxsim")
+    p.add_argument(
+        "--simplifier",
+        choices=SIMPLIFIERS,
+        default="onnxsim",
+        help="graph simplifier run after paddle2onnx and the op mappings (default onnxsim)",
+    )
     p.add_argument(
         "--involution",
         choices=INVOLUTION_MODES,
@@ -180,19 +190,20 @@ def run(args: argparse.Namespace) -> int:
         json.dump({"onnx": str(result.onnx_path), "manifest": m.to_dict()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
+    say = progress.info  # the summary is for people (stderr); the data is the path (stdout)
     counts = " → ".join(f"{k} {v}" for k, v in m.node_counts.items())
-    print(f"{m.model}: {result.onnx_path}  (opset {m.opset}, {m.onnx_bytes / 1e6:.1f} MB)")
+    say(f"{m.model}: {result.onnx_path}  (opset {m.opset}, {m.onnx_bytes / 1e6:.1f} MB)")
     if m.opset_raised_because:
-        print(f"  opset raised from {m.opset_requested} to {m.opset}: {m.opset_raised_because}")
+        say(f"  opset raised from {m.opset_requested} to {m.opset}: {m.opset_raised_because}")
     if m.source.get("kind") == "paddle-model":
         pp = m.source["preprocess"]
-        print(f"  {m.source['format']} program {m.source['model_file']}")
-        print(f"  preprocessing: {pp['source']}, input {'x'.join(map(str, pp['input_shape']))}")
-    print(f"  nodes: {counts}")
+        say(f"  {m.source['format']} program {m.source['model_file']}")
+        say(f"  preprocessing: {pp['source']}, input {'x'.join(map(str, pp['input_shape']))}")
+    say(f"  nodes: {counts}")
     for op in m.custom_ops:
-        print(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
+        say(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
     if m.equivalence.get("mapping_max_rel") is not None:
-        print(
+        say(
             f"  involution mapping vs paddle2onnx's lowering: min tolerance "
             f"{m.equivalence['proofs']['map_ops']['min_tolerance']:.2e} "
             f"(<= {m.equivalence['tolerance']:g})"
@@ -200,20 +211,21 @@ def run(args: argparse.Namespace) -> int:
     if m.align_groups:
         widened = m.align_groups["widened"]
         sizes = sorted({f"{w['width']}->{w['padded']}" for w in widened})
-        print(
+        say(
             f"  align-groups {m.align_groups['block']}: {len(widened)} grouped convs widened "
             f"({', '.join(sizes) or 'none'}), {len(m.align_groups['skipped'])} left alone"
         )
-    print(
+    say(
         f"  written vs paddle2onnx's graph: min tolerance "
         f"{m.equivalence['min_tolerance']:.2e} (each pass proved <= {m.equivalence['tolerance']:g})"
     )
     if m.precision:
-        print(f"  precision {m.precision['precision']}: {describe_precision(m.precision)}")
-    print(f"  sha256 {m.onnx_sha256}")
-    print("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
+        say(f"  precision {m.precision['precision']}: {describe_precision(m.precision)}")
+    say(f"  sha256 {m.onnx_sha256}")
+    say("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
     for note in m.notes:
-        print(f"  note: {note}")
+        say(f"  note: {note}")
+    print(result.onnx_path)
     return 0
 
 

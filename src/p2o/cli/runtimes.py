@@ -11,7 +11,7 @@ from p2o.runtimes import registry as rt
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runtimes", help="list runtimes and their availability", description=__doc__)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the table as JSON on stdout")
     p.set_defaults(func=run)
 
 

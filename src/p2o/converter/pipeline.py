@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from p2o import __version__
+from p2o import __version__, progress
 from p2o.converter import boundary, export, paddle2onnx, simplify
 from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
@@ -75,7 +75,8 @@ class _Stages:
     def __call__(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
-            yield
+            with progress.step(name):  # a line per stage on stderr (p2o.progress)
+                yield
         finally:
             self._total[name] = self._total.get(name, 0.0) + time.perf_counter() - t0
 
@@ -523,7 +524,8 @@ def convert(
         "precision": prec.precision,
     }
     stages = _Stages()
-    with tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
+    title = f"convert {model or Path(str(paddle_model)).name}"
+    with progress.step(title), tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
         if model is not None:
             mark = involution == "function"
             src = _zoo_source(

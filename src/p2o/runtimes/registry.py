@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.errors import UsageError, did_you_mean
 from p2o.runtimes.base import Availability, Runner
 from p2o.runtimes.onnxruntime import OrtCpuRunner, OrtCudaRunner, OrtTensorRTRunner
 from p2o.runtimes.openvino import OpenVinoRunner
@@ -47,7 +47,10 @@ def get(name: str) -> type[Runner]:
     try:
         return RUNTIMES[name]
     except KeyError:
-        raise UsageError(f"unknown runtime {name!r} (choose from {', '.join(RUNTIMES)})") from None
+        hint = did_you_mean(name, RUNTIMES)
+        raise UsageError(
+            f"unknown runtime {name!r}{hint} (choose from {', '.join(RUNTIMES)})"
+        ) from None
 
 
 def kind(name: str) -> str:

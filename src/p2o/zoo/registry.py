@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.errors import UsageError, did_you_mean
 
 # name → (family, architecture). The ``_ssld`` entries share their base architecture.
 _TABLE: tuple[tuple[str, str, str], ...] = (
@@ -162,21 +162,24 @@ def _check_table() -> None:
 _check_table()
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Zoo names matching an fnmatch ``pattern`` (case-sensitive).
+def list_models(pattern: str = "*", ignore_case: bool = False) -> list[str]:
+    """Zoo names matching an fnmatch ``pattern`` (case-sensitive unless ``ignore_case``).
 
     Natural order is the published one: family by family, ascending size, as the seed pages
     list them (a digit-wise sort would put RegNetX_4GF before RegNetX_200MF).
     """
-    return [n for n, _, _ in _TABLE if fnmatch.fnmatchcase(n, pattern)]
+    if ignore_case:
+        pattern = pattern.lower()
+    return [
+        n for n, _, _ in _TABLE if fnmatch.fnmatchcase(n.lower() if ignore_case else n, pattern)
+    ]
 
 
 def _entry(name: str) -> tuple[str, str, str]:
     for entry in _TABLE:
         if entry[0] == name:
             return entry
-    close = [n for n in list_models() if n.lower() == name.lower()]
-    hint = f" (did you mean {close[0]}?)" if close else " (see `p2o list`)"
+    hint = did_you_mean(name, list_models()) or " (see `p2o list`)"
     raise UsageError(f"unknown model {name!r}{hint}")
 
 
