@@ -65,25 +65,12 @@ def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> Paddle
     return PaddleModelFiles(legacy, out / f"{PREFIX}.pdiparams")
 
 
-def find_paddle_model(directory: str | Path) -> PaddleModelFiles:
-    """Locate the model and params files of an exported Paddle inference model."""
-    from p2o.errors import UsageError
+def find_paddle_model(path: str | Path) -> PaddleModelFiles:
+    """The program and params files of a Paddle model folder or program file (not checked:
+    ``p2o.converter.source`` locates a user's model, archives and checks included)."""
+    from p2o.converter.source import absolute, locate_files
 
-    d = Path(directory)
-    if not d.is_dir():
-        raise UsageError(f"Paddle model directory not found: {d}")
-    for suffix in (".json", ".pdmodel"):
-        models = sorted(d.glob(f"*{suffix}"))
-        models = [m for m in models if m.with_suffix(".pdiparams").is_file()]
-        if len(models) == 1:
-            return PaddleModelFiles(models[0], models[0].with_suffix(".pdiparams"))
-        if len(models) > 1:
-            names = ", ".join(m.name for m in models)
-            raise UsageError(f"{d} holds several Paddle models ({names}); point at one")
-    raise UsageError(
-        f"{d} holds no Paddle inference model (expected inference.json or inference.pdmodel "
-        "next to inference.pdiparams)"
-    )
+    return PaddleModelFiles(*locate_files(absolute(path)))
 
 
 if __name__ == "__main__":  # child of export_legacy: NAME WEIGHTS OUT_DIR

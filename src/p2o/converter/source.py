@@ -247,6 +247,13 @@ def _resolve(
     )
 
 
+def locate_files(p: Path, params: Path | None = None) -> tuple[Path, Path]:
+    """(program, parameters) of a folder or a program file, neither read nor checked."""
+    if not p.exists():
+        raise UsageError(f"Paddle model not found: {p}")
+    return _locate(p, params)
+
+
 def _locate(p: Path, params: Path | None) -> tuple[Path, Path]:
     """(program, parameters) of a folder or a program file."""
     if p.is_file():
