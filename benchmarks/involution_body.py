@@ -10,16 +10,24 @@ Every candidate computes the same thing (checked against a numpy reference befor
   taps_sum    as taps, the K*K products summed by one variadic Sum
   phase_taps  stride phases, unit-stride windows, kernel Split once, Add chain
   rowstack    rows unfolded by one Gather, column-shifted kernels, Mul + ReduceSum per column
-  chosen      the ai.p2o::Involution function of p2o.converter.ops.involution (as onnxruntime
-              runs it: inlined, dispatch folded)
+  p2o_taps    the ai.p2o::Involution function with body "taps" (stride phases, columns
+              shifted on the input, rows on the kernel: one Mul + one Add per tap)
+  p2o_band    body "band": one banded MatMul over all (row offset, output row) + ReduceSum
+  p2o_unfold  body "unfold": one-hot Conv unfold + Mul + ReduceSum (the GPU body)
+  chosen      the function with the body p2o's converter picks for this shape on CPU
+              (``involution.choose_body``)
+
+The p2o_* candidates run as the runtime runs them: onnxruntime inlines the function and
+folds the dispatch; OpenVINO (``--runtime openvino``) reads ``involution.inline``'s output.
 
 Each round runs every candidate ``--calls`` times (order rotated per round); the tables show
 the median over rounds of the mean per call (wall clock, and CPU time of the process, which
-is less sensitive to other processes taking the cores), and stock/candidate. The last row
-weights each shape by how often RedNet50 uses it (one forward pass, batch 1).
+is less sensitive to other processes taking the cores), and ref/candidate. The last rows
+weight each shape by how often each RedNet uses it (one forward pass, batch 1).
 
     python benchmarks/involution_body.py [--rounds 15] [--calls 3] [--threads 2] [--no-spin]
-        [--candidates stock,taps,chosen] [--shapes 0,2] [--json FILE]
+        [--runtime ort|openvino] [--candidates stock,p2o_taps,chosen] [--shapes 0,2]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -44,14 +54,33 @@ OPSET = 17
 END = int(np.iinfo(np.int64).max)
 
 
+# bottlenecks per stage (zoo/rednet.py); the first of stages 2-4 carries the stride
+DEPTHS = {
+    "RedNet26": (1, 2, 4, 1),
+    "RedNet38": (2, 3, 5, 2),
+    "RedNet50": (3, 4, 6, 3),
+    "RedNet101": (3, 4, 23, 3),
+    "RedNet152": (3, 8, 36, 3),
+}
+
+
 @dataclass(frozen=True)
 class Shape:
     channels: int
     size: int
     kernel_size: int
     stride: int
-    count: int  # involutions of this shape in RedNet50
+    stage: int  # 0: the stem; 1-4: the bottleneck stage
     group_channels: int = 16
+
+    def count(self, model: str) -> int:
+        """Involutions of this shape in ``model`` (batch 1, 224x224)."""
+        if self.stage == 0:
+            return 1
+        depth = DEPTHS[model][self.stage - 1]
+        if self.stage == 1:
+            return depth
+        return 1 if self.stride == 2 else depth - 1
 
     @property
     def groups(self) -> int:
@@ -68,16 +97,17 @@ class Shape:
         return f"C={self.channels} {arrow} K={self.kernel_size} s={self.stride}"
 
 
-SHAPES = [
-    Shape(64, 56, 7, 1, 3),
-    Shape(128, 56, 7, 2, 1),
-    Shape(128, 28, 7, 1, 3),
-    Shape(256, 28, 7, 2, 1),
-    Shape(256, 14, 7, 1, 5),
-    Shape(512, 14, 7, 2, 1),
-    Shape(512, 7, 7, 1, 2),
-    Shape(32, 112, 3, 1, 1),  # stem
+SHAPES = [  # every involution shape of RedNet26-152
+    Shape(64, 56, 7, 1, 1),
+    Shape(128, 56, 7, 2, 2),
+    Shape(128, 28, 7, 1, 2),
+    Shape(256, 28, 7, 2, 3),
+    Shape(256, 14, 7, 1, 3),
+    Shape(512, 14, 7, 2, 4),
+    Shape(512, 7, 7, 1, 4),
+    Shape(32, 112, 3, 1, 0),  # stem
 ]
+P2O_BODIES = {f"p2o_{body}": body for body in involution.BODIES}
 
 
 class Graph:
@@ -256,7 +286,8 @@ def make_model(name: str, sh: Shape) -> onnx.ModelProto:
         ),
     ]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, c, ho, ho])]
-    if name == "chosen":
+    function = name == "chosen" or name in P2O_BODIES
+    if function:
         nodes = [
             involution.make_node(
                 "x",
@@ -269,6 +300,8 @@ def make_model(name: str, sh: Shape) -> onnx.ModelProto:
                 name="involution",
             )
         ]
+        if name in P2O_BODIES:  # chosen: left to attach (the converter's pick)
+            involution.set_body(nodes[0], P2O_BODIES[name])
     else:
         g = Graph()
         BUILDERS[name](g, sh)
@@ -276,7 +309,7 @@ def make_model(name: str, sh: Shape) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, name, inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 10
-    return involution.attach(model) if name == "chosen" else model
+    return involution.attach(model) if function else model
 
 
 def reference(x: np.ndarray, kernel: np.ndarray, sh: Shape) -> np.ndarray:
@@ -292,7 +325,26 @@ def reference(x: np.ndarray, kernel: np.ndarray, sh: Shape) -> np.ndarray:
     return out.reshape(n, c, ho, wo)
 
 
-def session(model: onnx.ModelProto, threads: int, spin: bool) -> ort.InferenceSession:
+class OpenVinoSession:
+    """``run(None, feed)`` like onnxruntime, on OpenVINO CPU (the model inlined first)."""
+
+    def __init__(self, model: onnx.ModelProto, threads: int) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        read = core.read_model(involution.inline(model).SerializeToString(), b"")
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+        self.compiled = core.compile_model(read, "CPU", config)
+
+    def run(self, _: None, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [self.compiled(feed)[0]]
+
+
+def session(
+    model: onnx.ModelProto, threads: int, spin: bool, runtime: str = "ort"
+) -> ort.InferenceSession | OpenVinoSession:
+    if runtime == "openvino":
+        return OpenVinoSession(model, threads)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -309,7 +361,9 @@ def measure(sh: Shape, names: list[str], args: argparse.Namespace) -> dict:
     ).astype(np.float32)
     feed = {"x": x, "kernel": kernel}
     want = reference(x, kernel, sh)
-    sessions = {n: session(make_model(n, sh), args.threads, not args.no_spin) for n in names}
+    sessions = {
+        n: session(make_model(n, sh), args.threads, not args.no_spin, args.runtime) for n in names
+    }
     errors = {}
     for n, sess in sessions.items():
         errors[n] = float(np.abs(sess.run(None, feed)[0] - want).max())
@@ -327,7 +381,7 @@ def measure(sh: Shape, names: list[str], args: argparse.Namespace) -> dict:
             cpu[n].append((time.process_time() - c0) / args.calls * 1e3)
     return {
         "shape": sh.label,
-        "count": sh.count,
+        "counts": {m: sh.count(m) for m in DEPTHS},
         "max_abs_error": errors,
         "wall_ms": {n: statistics.median(v) for n, v in wall.items()},
         "cpu_ms": {n: statistics.median(v) for n, v in cpu.items()},
@@ -335,20 +389,49 @@ def measure(sh: Shape, names: list[str], args: argparse.Namespace) -> dict:
     }
 
 
-def table(rows: list[dict], key: str, names: list[str], ref: str, total_label: str) -> None:
+def table(rows: list[dict], key: str, names: list[str], ref: str, weighted: bool) -> None:
     print(f"{'shape':24}" + "".join(f"{n:>17}" for n in names))
-    totals = dict.fromkeys(names, 0.0)
     for row in rows:
         ms = row[key]
-        for n in names:
-            totals[n] += ms[n] * row["count"]
         print(
             f"{row['shape']:24}" + "".join(f"{ms[n]:8.2f} ({ms[ref] / ms[n]:4.1f}x)" for n in names)
         )
-    print(
-        f"{total_label:24}"
-        + "".join(f"{totals[n]:8.1f} ({totals[ref] / totals[n]:4.1f}x)" for n in names)
+    for model in DEPTHS if weighted else []:
+        totals = {n: sum(row[key][n] * row["counts"][model] for row in rows) for n in names}
+        print(
+            f"{model + ' (weighted)':24}"
+            + "".join(f"{totals[n]:8.1f} ({totals[ref] / totals[n]:4.1f}x)" for n in names)
+        )
+
+
+def runtime_label(args: argparse.Namespace) -> str:
+    if args.runtime == "openvino":
+        import openvino as ov
+
+        return f"OpenVINO {ov.get_version()} CPU, {args.threads} inference threads, f32"
+    spin = "off" if args.no_spin else "on"
+    return (
+        f"onnxruntime {ort.__version__}, intra_op_num_threads={args.threads}, spinning {spin}, "
+        "ORT_ENABLE_ALL"
     )
+
+
+def cpu_label() -> str:
+    """``lscpu``'s model name and the flags that matter here (avx512f, amx)."""
+    name, flags = platform.processor() or "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    shown = sorted(f for f in flags if f == "avx512f" or f.startswith("amx"))
+    return f"CPU: {name} ({os.cpu_count()} logical CPUs; {' '.join(shown) or 'no avx512f/amx'})"
 
 
 def main() -> int:
@@ -357,12 +440,13 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-spin", action="store_true", help="session.intra_op.allow_spinning=0")
-    ap.add_argument("--candidates", default=",".join([*BUILDERS, "chosen"]))
+    ap.add_argument("--runtime", choices=["ort", "openvino"], default="ort")
+    ap.add_argument("--candidates", default="stock,rowstack,p2o_taps,p2o_band,p2o_unfold,chosen")
     ap.add_argument("--shapes", help="indices into the shape list (default: all)")
     ap.add_argument("--json")
     args = ap.parse_args()
     names = args.candidates.split(",")
-    unknown = set(names) - {*BUILDERS, "chosen"}
+    unknown = set(names) - {*BUILDERS, *P2O_BODIES, "chosen"}
     if unknown:
         ap.error(f"unknown candidates: {sorted(unknown)}")
     picked = SHAPES if not args.shapes else [SHAPES[int(i)] for i in args.shapes.split(",")]
@@ -371,16 +455,13 @@ def main() -> int:
     for sh in picked:
         rows.append(measure(sh, names, args))
         print(f"measured {sh.label}", file=sys.stderr, flush=True)
-    spin = "off" if args.no_spin else "on"
     head = (
-        f"onnxruntime {ort.__version__}, intra_op_num_threads={args.threads}, spinning {spin}, "
-        f"ORT_ENABLE_ALL; median over {args.rounds} interleaved rounds of {args.calls} calls"
+        f"{runtime_label(args)}; median over {args.rounds} interleaved rounds of {args.calls} calls"
     )
-    total_label = "RedNet50 (weighted)" if picked == SHAPES else "weighted total"
-    print(f"{head}\n\nwall ms per call ({ref}/candidate):")
-    table(rows, "wall_ms", names, ref, total_label)
-    print(f"\nprocess CPU ms per call, both threads ({ref}/candidate):")
-    table(rows, "cpu_ms", names, ref, total_label)
+    print(f"{head}\n{cpu_label()}\n\nwall ms per call ({ref}/candidate):")
+    table(rows, "wall_ms", names, ref, picked == SHAPES)
+    print(f"\nprocess CPU ms per call, all threads ({ref}/candidate):")
+    table(rows, "cpu_ms", names, ref, picked == SHAPES)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": head, "rows": rows}, f, indent=1)

@@ -73,7 +73,13 @@ def test_refuses_to_overwrite_and_bad_options_write_nothing(converted, tmp_path)
     with pytest.raises(UsageError, match="--overwrite"):
         convert(NAME, out_dir=converted.out_dir)
     assert converted.onnx_path.read_bytes() == before
-    for kwargs in ({"opset": 5}, {"batch": 0}, {"simplifier": "magic"}, {"involution": "x"}):
+    for kwargs in (
+        {"opset": 5},
+        {"batch": 0},
+        {"simplifier": "magic"},
+        {"involution": "x"},
+        {"involution_body": "tpu"},
+    ):
         with pytest.raises(UsageError):
             convert(NAME, out_dir=tmp_path / "bad", **kwargs)
     with pytest.raises(UsageError, match="unknown model"):

@@ -99,10 +99,33 @@ def test_a_broken_marked_mapping_is_refused(
     """p2o's own marked export: a mapping that changes the outputs is a bug, never shipped."""
     real = pipeline.map_involutions
 
-    def halve_groups(model: onnx.ModelProto, configs: list[dict[str, int]]) -> int:
-        return real(model, [{**c, "groups": c["groups"] // 2 or 1} for c in configs])
+    def halve_groups(
+        model: onnx.ModelProto, configs: list[dict[str, int]], target: str = "cpu"
+    ) -> int:
+        return real(model, [{**c, "groups": c["groups"] // 2 or 1} for c in configs], target)
 
     monkeypatch.setattr(pipeline, "map_involutions", halve_groups)
     with pytest.raises(CheckFailed, match="mapping involutions changed"):
         convert(NAME, out_dir=tmp_path / "b")
     assert not (tmp_path / "b" / "model.onnx").exists()
+
+
+@pytest.mark.slow
+def test_the_gpu_body_is_proved_and_recorded(tmp_path: Path) -> None:
+    res = convert(NAME, out_dir=tmp_path / "g", involution_body="gpu")
+    m = res.manifest
+    assert m.options["involution_body"] == "gpu"
+    assert m.custom_ops[0]["bodies"] == {"unfold": 9}
+    assert m.equivalence["mapping_max_rel"] <= 1e-5
+    assert {op.body_of(n) for n in _involutions(res.onnx_path)} == {"unfold"}
+
+
+@pytest.mark.slow
+def test_a_wrong_body_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body that computes other numbers fails the mapping proof: nothing is written."""
+    from tests.converter.test_involution_op import _broken
+
+    monkeypatch.setitem(op._BRANCHES, "unfold", _broken(op._BRANCHES["unfold"]))
+    with pytest.raises(CheckFailed, match="mapping involutions changed"):
+        convert(NAME, out_dir=tmp_path / "w", involution_body="gpu")
+    assert not (tmp_path / "w" / "model.onnx").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from p2o.converter import simplify
 from p2o.converter.ops import involution as inv
 from tests.numerics import OP_TOLERANCE, assert_parity
 
@@ -67,8 +69,10 @@ class Case:
         hw: tuple[int, int],
         batch: int = 2,
         seed: int = 0,
+        body: str | None = None,
     ) -> None:
         self.index, self.kernel_size, self.stride = index, kernel_size, stride
+        self.body = body  # None: attach picks it (choose_body)
         self.groups, self.cg = groups, cg
         h, w = hw
         ho, wo = out_size(h, kernel_size, stride), out_size(w, kernel_size, stride)
@@ -80,7 +84,7 @@ class Case:
 
     def node(self) -> onnx.NodeProto:
         i = self.index
-        return inv.make_node(
+        node = inv.make_node(
             f"x{i}",
             f"k{i}",
             f"y{i}",
@@ -90,6 +94,7 @@ class Case:
             group_channels=self.cg,
             name=f"involution{i}",
         )
+        return node if self.body is None else inv.set_body(node, self.body)
 
     def values(self) -> tuple[list[onnx.ValueInfoProto], onnx.ValueInfoProto]:
         i, f = self.index, TensorProto.FLOAT
@@ -145,12 +150,111 @@ def max_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got.astype(np.float64) - want).max())
 
 
+@pytest.mark.parametrize("body", inv.BODIES)
 @pytest.mark.parametrize("hw", [(15, 13), (16, 14), (5, 4)])
 @pytest.mark.parametrize(("kernel_size", "stride"), [(3, 1), (3, 2), (7, 1), (7, 2)])
-def test_function_matches_reference(kernel_size: int, stride: int, hw: tuple[int, int]) -> None:
-    case = Case(0, kernel_size, stride, groups=2, cg=4, hw=hw)
-    (got,) = run(build([case]), [case])
+def test_function_matches_reference(
+    kernel_size: int, stride: int, hw: tuple[int, int], body: str
+) -> None:
+    case = Case(0, kernel_size, stride, groups=2, cg=4, hw=hw, body=body)
+    model = build([case])
+    assert inv.configs_of(model.graph.node) == [(kernel_size, stride, body)]
+    (got,) = run(model, [case])
     assert_parity(got, case.expected(), TOL)
+
+
+@pytest.mark.parametrize("body", inv.BODIES)
+def test_every_body_equals_the_unfold_lowering(body: str) -> None:
+    """Each body against the generic Gather unfold (paddle2onnx's lowering, as a branch), by
+    the converter's proof rule, on a RedNet-like layer (16 channels per group, 14x14, K=7)."""
+    cases = [
+        Case(0, 7, 1, 4, 16, (14, 14), 1, body=body),
+        Case(1, 7, 2, 4, 16, (14, 14), 1, 1, body),
+    ]
+    lowering = run(build(cases, configs=[]), cases)  # every node on the generic branch
+    proof = simplify.outputs_equal(lowering, run(build(cases), cases))
+    assert proof, proof.describe()
+
+
+def _broken(branch: Callable[..., onnx.GraphProto]) -> Callable[..., onnx.GraphProto]:
+    """A deliberately wrong body: the kernel of its first two products swapped (taps) or its
+    one product negated (band, unfold). Shapes stay right, the numbers do not."""
+
+    def wrong(c: inv.Config, x4: str, k4: str) -> onnx.GraphProto:
+        graph = branch(c, x4, k4)
+        products = [n for n in graph.node if n.op_type == "MatMul"] or [
+            n for n in graph.node if n.op_type == "Mul"
+        ]
+        if len(products) > 1:
+            products[0].input[1], products[1].input[1] = products[1].input[1], products[0].input[1]
+            return graph
+        value = products[0].output[0]
+        for node in graph.node:
+            node.input[:] = [f"{value}_neg" if i == value else i for i in node.input]
+        neg = helper.make_node("Neg", [value], [f"{value}_neg"])
+        graph.node.insert(list(graph.node).index(products[0]) + 1, neg)
+        return graph
+
+    return wrong
+
+
+@pytest.mark.parametrize("body", inv.BODIES)
+def test_a_wrong_body_fails_the_proof(body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = [Case(0, 7, 1, 4, 16, (14, 14), 1, body=body)]
+    lowering = run(build(cases, configs=[]), cases)
+    monkeypatch.setitem(inv._BRANCHES, body, _broken(inv._BRANCHES[body]))
+    proof = simplify.outputs_equal(lowering, run(build(cases), cases))
+    assert not proof
+    assert max_error(run(build(cases), cases)[0], cases[0].expected()) > 1e-2
+
+
+def test_choose_body() -> None:
+    assert inv.choose_body(7, 1, 56) == "taps"
+    assert inv.choose_body(7, 2, 28) == "band"
+    assert inv.choose_body(7, 1, None) == "taps"  # width unknown
+    assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH + 1) == "taps"
+    assert inv.choose_body(1, 1, 7) == "taps"
+    assert inv.choose_body(7, 1, 56, "gpu") == inv.choose_body(3, 2, 7, "gpu") == "unfold"
+    with pytest.raises(ValueError, match="target"):
+        inv.choose_body(7, 1, 7, "tpu")
+    node = inv.make_node(
+        "x", "k", "y", kernel_size=3, stride=1, groups=1, group_channels=1, name="n"
+    )
+    with pytest.raises(ValueError, match="body"):
+        inv.set_body(node, "fast")
+
+
+@pytest.mark.parametrize(("target", "bodies"), [("cpu", ["taps", "band"]), ("gpu", ["unfold"] * 2)])
+def test_attach_picks_each_body_from_the_widths(target: str, bodies: list[str]) -> None:
+    """Widths flow through involutions: a 56-wide stride-2 layer, then its 28-wide output."""
+    f = TensorProto.FLOAT
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 32, 56, 56)).astype(np.float32)
+    k1 = rng.standard_normal((1, 2 * 49, 28, 28)).astype(np.float32)
+    k2 = rng.standard_normal((1, 2 * 49, 28, 28)).astype(np.float32)
+    nodes = [
+        inv.make_node(
+            "x", "k1", "h", kernel_size=7, stride=2, groups=2, group_channels=16, name="a"
+        ),
+        inv.make_node(
+            "h", "k2", "y", kernel_size=7, stride=1, groups=2, group_channels=16, name="b"
+        ),
+    ]
+    ins = [
+        helper.make_tensor_value_info(n, f, list(v.shape))
+        for n, v in [("x", x), ("k1", k1), ("k2", k2)]
+    ]
+    out = helper.make_tensor_value_info("y", f, [1, 32, 28, 28])
+    graph = helper.make_graph(nodes, "chain", ins, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    inv.attach(model, target=target)
+    assert [inv.body_of(n) for n in model.graph.node] == bodies
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = sess.run(None, {"x": x, "k1": k1, "k2": k2})
+    want = reference(reference(x, k1, 7, 2, 2).astype(np.float32), k2, 7, 1, 2)
+    assert_parity(got, want, TOL)
 
 
 def test_model_with_several_configurations() -> None:
@@ -166,7 +270,7 @@ def test_model_with_several_configurations() -> None:
         (inv.DOMAIN, inv.OP_TYPE, "")
     ]
     assert all(n.overload == "" for n in model.graph.node)
-    assert inv.configs_of(model.graph.node) == [(3, 1), (7, 1), (7, 2)]
+    assert inv.configs_of(model.graph.node) == [(3, 1, "band"), (7, 1, "band"), (7, 2, "band")]
     for case, got in zip(cases, run(model, cases), strict=True):
         assert_parity(got, case.expected(), TOL)
 
@@ -182,14 +286,21 @@ def test_unlisted_configuration_runs_the_generic_branch() -> None:
         assert_parity(got, case.expected(), TOL)
 
 
-def test_onnxruntime_folds_the_dispatch(tmp_path: Path) -> None:
-    cases = [Case(0, 7, 1, 2, 4, (15, 13)), Case(1, 7, 2, 2, 4, (15, 13))]
+@pytest.mark.parametrize("body", inv.BODIES)
+def test_onnxruntime_folds_the_dispatch(tmp_path: Path, body: str) -> None:
+    cases = [Case(0, 7, 1, 2, 4, (15, 13), body=body), Case(1, 7, 2, 2, 4, (15, 13), body=body)]
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(build(cases).SerializeToString(), so, providers=["CPUExecutionProvider"])
-    ops = {n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node}
-    assert not ops & {"If", "Gather", "Involution"}, ops
+    nodes = onnx.load(so.optimized_model_filepath).graph.node
+    assert not {n.op_type for n in nodes} & {"If", "Involution"}
+    generic = [
+        n
+        for n in nodes
+        if n.op_type == "Gather" and any(a.name == "axis" and a.i in (2, 4) for a in n.attribute)
+    ]
+    assert not generic  # the generic branch's unfold is gone
 
 
 @pytest.mark.parametrize("opset", [13, 18, 21])

@@ -12,7 +12,7 @@ import sys
 
 from p2o import progress
 from p2o.converter import convert
-from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_MODES
+from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_BODIES, INVOLUTION_MODES
 from p2o.converter.precision import (
     ACTIVATION_TYPES,
     CALIBRATION_METHODS,
@@ -148,6 +148,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="RedNet: one custom op with a function body (default) or paddle2onnx's unfold",
     )
     p.add_argument(
+        "--involution-body",
+        choices=INVOLUTION_BODIES,
+        default="cpu",
+        help="the Involution function's body: cpu (shifted taps, banded MatMul on small maps; "
+        "default) or gpu (one-hot Conv unfold + Mul + ReduceSum: three large kernels)",
+    )
+    p.add_argument(
         "--align-groups",
         type=int,
         default=0,
@@ -179,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         simplifier=args.simplifier,
         involution=args.involution,
+        involution_body=args.involution_body,
         align_groups=args.align_groups,
         precision=precision_options(args),
         overwrite=args.overwrite,
@@ -201,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"  preprocessing: {pp['source']}, input {'x'.join(map(str, pp['input_shape']))}")
     say(f"  nodes: {counts}")
     for op in m.custom_ops:
-        say(f"  custom op {op['domain']}::{op['op_type']} x{op['count']}")
+        bodies = ", ".join(f"{k} x{v}" for k, v in op.get("bodies", {}).items())
+        say(f"  custom op {op['domain']}::{op['op_type']} x{op['count']} (bodies: {bodies})")
     if m.equivalence.get("mapping_max_rel") is not None:
         say(
             f"  involution mapping vs paddle2onnx's lowering: min tolerance "

@@ -14,6 +14,7 @@ import json
 import math
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from p2o.errors import CheckFailed, UsageError
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 INVOLUTION_MODES = ("function", "unfold")
+INVOLUTION_BODIES = ("cpu", "gpu")  # = ops.involution.TARGETS (not imported: kept light)
 DEFAULT_OPSET = 17
 # what convert() writes into manifest["options"] when called with its defaults
 DEFAULT_OPTIONS = {
@@ -40,6 +42,7 @@ DEFAULT_OPTIONS = {
     "batch": "dynamic",
     "simplifier": "onnxsim",
     "involution": "function",
+    "involution_body": "cpu",
     "align_groups": 0,
     "precision": "fp32",
 }
@@ -132,8 +135,13 @@ def _marked_involutions(net: Any) -> Iterator[list[dict[str, int]]]:
             m.boundary = None
 
 
-def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> int:
-    """Replace each marked involution's lowering by one ``ai.p2o::Involution`` node."""
+def map_involutions(
+    model: onnx.ModelProto, configs: list[dict[str, int]], target: str = "cpu"
+) -> int:
+    """Replace each marked involution's lowering by one ``ai.p2o::Involution`` node.
+
+    ``target`` (cpu, gpu) picks each node's function body (``involution.choose_body``).
+    """
     from p2o.converter.ops import involution as op
 
     graph = model.graph
@@ -162,11 +170,13 @@ def map_involutions(model: onnx.ModelProto, configs: list[dict[str, int]]) -> in
         )
     boundary.strip(model)
     if by_index:
-        op.attach(model)
+        op.attach(model, target=target)
     return len(by_index)
 
 
-def map_found_involutions(model: onnx.ModelProto, found: list[Lowering]) -> list[dict[str, int]]:
+def map_found_involutions(
+    model: onnx.ModelProto, found: list[Lowering], target: str = "cpu"
+) -> list[dict[str, int]]:
     """Replace each recognised (unmarked) involution lowering by one Involution node."""
     from p2o.converter.ops import involution as op
 
@@ -194,7 +204,7 @@ def map_found_involutions(model: onnx.ModelProto, found: list[Lowering]) -> list
                 kept.append(node)
         del graph.node[:]
         graph.node.extend(kept)
-        op.attach(model)
+        op.attach(model, target=target)
     return configs
 
 
@@ -225,6 +235,7 @@ def _check_options(
     simplifier: str,
     involution: str,
     align_groups: int,
+    involution_body: str = "cpu",
 ) -> None:
     if (model is None) == (paddle_model is None):
         raise UsageError("give exactly one of a zoo model name or a Paddle model directory")
@@ -236,6 +247,10 @@ def _check_options(
         raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
     if involution not in INVOLUTION_MODES:
         raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
+    if involution_body not in INVOLUTION_BODIES:
+        raise UsageError(
+            f"unknown involution body {involution_body!r} ({', '.join(INVOLUTION_BODIES)})"
+        )
     if align_groups == 1 or align_groups < 0:
         raise UsageError(
             f"--align-groups wants 0 (off) or a block of >= 2 channels, got {align_groups}"
@@ -376,16 +391,17 @@ def _map_ops(
     involution: str,
     proof: _Proof,
     notes: list[str],
+    target: str = "cpu",
 ) -> _Mapped:
     """Map involutions (p2o's markers, else recognised lowerings), proved against the input."""
     before = onnx.ModelProto()
     before.CopyFrom(onnx_model)
     if marked:
-        count = map_involutions(onnx_model, marked)
+        count = map_involutions(onnx_model, marked, target=target)
         mapped = _Mapped(onnx_model, marked[:count])
     else:
         found = find_lowerings(onnx_model) if involution == "function" else []
-        mapped = _Mapped(onnx_model, map_found_involutions(onnx_model, found))
+        mapped = _Mapped(onnx_model, map_found_involutions(onnx_model, found, target=target))
     if not mapped.count:
         return mapped
     mapped.eq = proof.check(onnx_model, "map_ops")
@@ -413,6 +429,7 @@ def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
         return []
     from p2o.converter.ops import involution as op
 
+    nodes = [n for n in mapped.model.graph.node if (n.domain, n.op_type) == (op.DOMAIN, op.OP_TYPE)]
     return [
         {
             "domain": op.DOMAIN,
@@ -420,6 +437,7 @@ def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
             "count": mapped.count,
             "configurations": sorted({tuple(sorted(c.items())) for c in mapped.configs}),
             "function": "model-local ONNX function of standard ops",
+            "bodies": dict(sorted(Counter(op.body_of(n) or "taps" for n in nodes).items())),
         }
     ]
 
@@ -496,6 +514,7 @@ def convert(
     batch: int | None = None,
     simplifier: str = "onnxsim",
     involution: str = "function",
+    involution_body: str = "cpu",
     align_groups: int = 0,
     precision: str | PrecisionOptions = "fp32",
     overwrite: bool = False,
@@ -511,7 +530,17 @@ def convert(
     Returns the result with the manifest; raises UsageError for bad input (nothing
     written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
     """
-    _check_options(model, paddle_model, weights, opset, batch, simplifier, involution, align_groups)
+    _check_options(
+        model,
+        paddle_model,
+        weights,
+        opset,
+        batch,
+        simplifier,
+        involution,
+        align_groups,
+        involution_body,
+    )
     if paddle_model is None and (params is not None or inference_config is not None):
         raise UsageError("--params and --inference-config go with --paddle-model")
     prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
@@ -520,6 +549,7 @@ def convert(
         "batch": batch or "dynamic",
         "simplifier": simplifier,
         "involution": involution,
+        "involution_body": involution_body,
         "align_groups": align_groups,
         "precision": prec.precision,
     }
@@ -589,7 +619,9 @@ def _run_passes(
     with stages("equivalence"):
         proof = _Proof(onnx_model, feed)  # markers are Clips at ±2e38: identities
     with stages("map_ops"):
-        mapped = _map_ops(onnx_model, src.configs, options["involution"], proof, notes)
+        mapped = _map_ops(
+            onnx_model, src.configs, options["involution"], proof, notes, options["involution_body"]
+        )
     counts["mapped"] = len(mapped.model.graph.node)
     with stages("check"):
         _check(mapped.model, "converted model")

@@ -13,8 +13,8 @@ How the meaning travels
 A model that uses the op carries ONE ``FunctionProto`` (domain ``ai.p2o``, name
 ``Involution``, no overload) built from standard ONNX ops (opset 13 or newer), so runtimes
 that do not know the op inline it. The body reads the attributes through ``ref_attr_name``
-and dispatches with ``If`` on (kernel_size, stride): one branch per configuration the model
-uses (:func:`function_protos`), each specialised to its K and s for speed; the last ``else``
+and dispatches with ``If`` on (kernel_size, stride, body): one branch per configuration the
+model uses (:func:`function_protos`), each specialised to its K and s for speed; the last ``else``
 is a generic Gather-based unfold that is correct for any K and s (so the function means the
 same thing whatever configurations it was built for). After inlining, every condition is a
 constant and only the taken branch survives: onnxruntime folds the ``If`` itself, and
@@ -37,18 +37,29 @@ constant folding removes the dispatch (its optimized graph holds only the taken 
 OpenVINO 2026.4 does not read model-local functions ("No conversion rule found for
 operations: ai.p2o.Involution"); it runs :func:`inline`'s output, with the same numbers.
 
-Branch body, chosen by measurement (``benchmarks/involution_body.py``: onnxruntime 1.32 CPU,
-2 intra-op threads, ORT_ENABLE_ALL, on a shared 2-core machine; CPU ms, medians). Summed
-over RedNet50's involutions (batch 1): stock-like Gather/Transpose unfold 674, one-hot Conv
-unfold 193, 49 shifted ``Slice``·``Mul``·``Add`` windows 71 (strided slices at s=2), the
-same with one ``Sum`` 105, with stride phases 62, Gather row stack + ``ReduceSum`` 58, this
-body 56 (wall: 1264, 377, 130, 161, 106, 99, 70). It ties the window variants on the
-56x56 layer and the K=3 stem and wins elsewhere, most on stride 2 and 7x7/14x14 maps. The
-work is memory-bound (a ``Mul`` and an ``Add`` over x-sized tensors per tap); GEMM
-formulations need either the 49x unfold or banded matrices ~9x larger than the kernel.
+Bodies (attribute ``body``, an index into BODIES; every body computes the same numbers, so
+it is a speed hint; the converter proves the mapped model against paddle2onnx's graph
+whichever it picked). :func:`attach` gives each node the body :func:`choose_body` picks from
+its input's width (shape inference) and the target, ``p2o convert --involution-body cpu|gpu``:
 
-The groups are folded into the batch ([N*G, Cg, H, W]; a kernel tap [N*G, 1, Ho, Wo]
-broadcasts over the Cg channels of its group; a Cg-first layout measured no faster):
+* ``taps`` (cpu, wide maps): shifted windows, one ``Mul`` and one ``Add`` per tap over
+  x-sized tensors (about 150 ops per 7x7 layer). Elementwise work at the rate onnxruntime's
+  CPU kernels stream it; best where the maps are wide (the 3x3 stem at 112, the 56x56
+  stage) and a banded matrix would be mostly zeros;
+* ``band`` (cpu, maps at most BAND_MAX_WIDTH = 28 wide): per output row h and row offset i
+  one [Wo x Wq] band (kernel[i, j, h, w] at column s*w + j) times the [Wq x Cg] padded input
+  row (channels last): ONE MatMul over all (i, h) and one ReduceSum over i (about 15 ops plus
+  shape arithmetic). The band costs ~Wq/K times the kernel, so it pays on narrow maps;
+* ``unfold`` (gpu): a one-hot Conv unfolds every channel into its K*K taps, one Mul with
+  the kernel (broadcast over the group's channels) and one ReduceSum: three large kernels
+  per involution instead of ~150 launches. Its unfold is K*K times x (memory-heavy on CPU).
+
+Measured with ``benchmarks/involution_body.py`` (per layer) and whole RedNets
+(``benchmarks/rednet_involution.py``); figures and CPUs in docs/converter.md.
+
+The ``taps`` body in detail. The groups are folded into the batch ([N*G, Cg, H, W]; a
+kernel tap [N*G, 1, Ho, Wo] broadcasts over the Cg channels of its group; a Cg-first layout
+measured no faster):
 
 * stride phases: for s > 1 the padded input is cut into s*s phase images
   ``xpad[r::s, q::s]`` whose extents are exact for any H, W (negative slice ends); tap
@@ -76,7 +87,13 @@ from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProt
 DOMAIN = "ai.p2o"
 OP_TYPE = "Involution"
 DOMAIN_VERSION = 1
-ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels")
+ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels", "body")
+# The ``body`` attribute picks how the function computes the op (its index in BODIES); every
+# body computes the same involution, so it is a speed hint, never a change of meaning.
+BODIES = ("taps", "band", "unfold")
+TARGETS = ("cpu", "gpu")  # what ``choose_body`` optimises for
+# cpu: the banded MatMul body for inputs at most this wide (measured, see the module docstring)
+BAND_MAX_WIDTH = 28
 MIN_OPSET = 13  # Split/Pad/ReduceSum/Squeeze take their sizes and axes as inputs from 13 on
 DEFAULT_OPSET = 17
 
@@ -84,10 +101,26 @@ _END = np.iinfo(np.int64).max  # slice end "to the last element"
 
 
 class Config(NamedTuple):
-    """What the body's structure depends on; groups and channels are read at run time."""
+    """What the body's structure depends on; groups, channels and sizes are read at run time."""
 
     kernel_size: int
     stride: int
+    body: str = "taps"
+
+
+def choose_body(kernel_size: int, stride: int, width: int | None, target: str = "cpu") -> str:
+    """The body for an involution whose input is ``width`` columns wide (None: unknown).
+
+    ``gpu``: the conv unfold (three large kernels). ``cpu``: the banded MatMul for maps at
+    most ``BAND_MAX_WIDTH`` wide with K > 1, else the shifted taps.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r} ({', '.join(TARGETS)})")
+    if target == "gpu":
+        return "unfold"
+    if width is not None and width <= BAND_MAX_WIDTH and kernel_size > 1:
+        return "band"
+    return "taps"
 
 
 def make_node(
@@ -101,7 +134,10 @@ def make_node(
     group_channels: int,
     name: str,
 ) -> NodeProto:
-    """One ``ai.p2o::Involution`` node (see the module docstring for the meaning)."""
+    """One ``ai.p2o::Involution`` node (see the module docstring for the meaning).
+
+    Its ``body`` is left to :func:`attach`, which chooses one per node (or :func:`set_body`).
+    """
     _check_config(kernel_size, stride)
     if groups < 1 or group_channels < 1:
         raise ValueError(
@@ -120,13 +156,39 @@ def make_node(
     )
 
 
+def set_body(node: NodeProto, body: str) -> NodeProto:
+    """Ask ``node`` to run the function body ``body`` (one of BODIES); returns ``node``."""
+    code = _body_code(body)
+    kept = [a for a in node.attribute if a.name != "body"]
+    del node.attribute[:]
+    node.attribute.extend([*kept, helper.make_attribute("body", code)])
+    return node
+
+
+def _body_code(body: str) -> int:
+    if body not in BODIES:
+        raise ValueError(f"unknown involution body {body!r} ({', '.join(BODIES)})")
+    return BODIES.index(body)
+
+
+def _attrs(node: NodeProto) -> dict[str, Any]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def body_of(node: NodeProto) -> str | None:
+    """The body an ``Involution`` node asks for (None when it has no ``body`` attribute)."""
+    code = _attrs(node).get("body")
+    return None if code is None else BODIES[int(code)]
+
+
 def configs_of(nodes: Iterable[NodeProto]) -> list[Config]:
-    """The distinct (kernel_size, stride) of the ``Involution`` nodes among ``nodes``."""
+    """The distinct (kernel_size, stride, body) of the ``Involution`` nodes among ``nodes``."""
     found: set[Config] = set()
     for node in nodes:
         if node.domain == DOMAIN and node.op_type == OP_TYPE:
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            found.add(Config(int(attrs["kernel_size"]), int(attrs["stride"])))
+            attrs = _attrs(node)
+            body = body_of(node) or "taps"
+            found.add(Config(int(attrs["kernel_size"]), int(attrs["stride"]), body))
     return sorted(found)
 
 
@@ -135,15 +197,17 @@ def function_protos(
 ) -> list[FunctionProto]:
     """The model-local function(s) for a model whose involutions use ``configs``.
 
-    ``configs`` are (kernel_size, stride) pairs; each gets a specialised branch, any other
-    configuration runs the generic branch. ``opset`` is the default-domain opset of the
+    ``configs`` are (kernel_size, stride[, body]) tuples (body "taps" when left out); each
+    gets a branch specialised to its K and s, built the body's way; any other configuration
+    runs the generic branch. ``opset`` is the default-domain opset of the
     model (the function imports the same one). Always a single ``FunctionProto``.
     """
     if opset < MIN_OPSET:
         raise ValueError(f"the Involution function needs opset >= {MIN_OPSET}, got {opset}")
     wanted = sorted({Config(*c) for c in configs})
     for c in wanted:
-        _check_config(*c)
+        _check_config(c.kernel_size, c.stride)
+        _body_code(c.body)
 
     b = _Builder("")
     x, kernel = "x", "kernel"
@@ -151,6 +215,7 @@ def function_protos(
     s = b.attr_int("stride")
     cg = b.attr_int("group_channels")
     g = b.attr_int("groups")
+    body = b.attr_int("body")
     kk = b.op("Mul", [k, k])
     channels = b.op("Mul", [g, cg])
     # Groups go to the batch: x [N*G, Cg, H, W], kernel [N*G, K*K, Ho, Wo].
@@ -163,17 +228,17 @@ def function_protos(
     )
     inner = _generic_branch(k, s, x4, k4)
     for index, c in enumerate(reversed(wanted)):
-        cond = b.op(
-            "And",
-            [b.op("Equal", [k, b.scalar(c.kernel_size)]), b.op("Equal", [s, b.scalar(c.stride)])],
-        )
+        same_k = b.op("Equal", [k, b.scalar(c.kernel_size)])
+        same_s = b.op("Equal", [s, b.scalar(c.stride)])
+        same_body = b.op("Equal", [body, b.scalar(_body_code(c.body))])
+        cond = b.op("And", [b.op("And", [same_k, same_s]), same_body])
         y = f"dispatch{index}_y"
         node = helper.make_node(
             "If",
             [cond],
             [y],
             name=f"dispatch{index}",
-            then_branch=_fast_branch(c, x4, k4),
+            then_branch=_BRANCHES[c.body](c, x4, k4),
             else_branch=inner,
         )
         inner = _graph(f"dispatch{index}", [node], [y])
@@ -192,29 +257,85 @@ def function_protos(
         ["y"],
         b.nodes,
         [helper.make_opsetid("", opset)],
-        attributes=list(ATTRIBUTES),
-        doc_string="Involution (PaddleClas semantics); see p2o.converter.ops.involution.",
+        attributes=list(ATTRIBUTES[:-1]),
+        attribute_protos=[helper.make_attribute("body", 0)],  # default: taps
+        doc_string=(
+            "Involution (PaddleClas semantics); see p2o.converter.ops.involution. "
+            f"Attribute body (a speed hint, same numbers): {dict(enumerate(BODIES))}."
+        ),
     )
     return [function]
 
 
-def attach(model: ModelProto, opset: int | None = None) -> ModelProto:
+def attach(model: ModelProto, opset: int | None = None, target: str = "cpu") -> ModelProto:
     """Add the function(s) for the model's ``Involution`` nodes and the ``ai.p2o`` import.
 
-    Replaces an ``ai.p2o::Involution`` function the model may already hold. ``opset``
-    defaults to the model's default-domain opset. Returns ``model`` (modified in place).
+    Each node without a ``body`` attribute gets the one :func:`choose_body` picks for
+    ``target`` and its input's width (from shape inference). Replaces an
+    ``ai.p2o::Involution`` function the model may already hold. ``opset`` defaults to the
+    model's default-domain opset. Returns ``model`` (modified in place).
     """
     if opset is None:
         opset = _default_opset(model)
+    if not any(o.domain == DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
+    assign_bodies(model, target)
     configs = configs_of(_all_nodes(model.graph))
     kept = [f for f in model.functions if (f.domain, f.name) != (DOMAIN, OP_TYPE)]
     del model.functions[:]
     model.functions.extend(kept + function_protos(configs, opset))
-    if not any(o.domain == DOMAIN for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
     if model.ir_version < 8:  # model-local functions need IR 8
         model.ir_version = 8
     return model
+
+
+def assign_bodies(model: ModelProto, target: str = "cpu") -> None:
+    """Give each top-level ``Involution`` node without a ``body`` the one for ``target``."""
+    nodes = [
+        n
+        for n in model.graph.node
+        if n.domain == DOMAIN and n.op_type == OP_TYPE and body_of(n) is None
+    ]
+    if not nodes:
+        return
+    widths = _input_widths(model) if target == "cpu" else {}
+    for node in nodes:
+        attrs = _attrs(node)
+        body = choose_body(
+            int(attrs["kernel_size"]), int(attrs["stride"]), widths.get(node.input[0]), target
+        )
+        set_body(node, body)
+
+
+def _input_widths(model: ModelProto) -> dict[str, int]:
+    """Static last dimension of every 4-D tensor that shape inference can tell.
+
+    Each ``Involution`` stands in as an ``AveragePool`` with its window, padding and stride,
+    whose output has the involution's shape, so the shapes flow through every layer.
+    """
+    stand_in = ModelProto()
+    stand_in.CopyFrom(model)
+    del stand_in.functions[:]
+    for node in stand_in.graph.node:
+        if node.domain == DOMAIN and node.op_type == OP_TYPE:
+            attrs = _attrs(node)
+            k, stride = int(attrs["kernel_size"]), int(attrs["stride"])
+            pool = helper.make_node(
+                "AveragePool",
+                [node.input[0]],
+                list(node.output),
+                kernel_shape=[k, k],
+                pads=[(k - 1) // 2] * 4,
+                strides=[stride, stride],
+            )
+            node.CopyFrom(pool)
+    inferred = onnx.shape_inference.infer_shapes(stand_in)
+    widths = {}
+    for v in [*inferred.graph.value_info, *inferred.graph.input]:
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[3].HasField("dim_value"):
+            widths[v.name] = int(dims[3].dim_value)
+    return widths
 
 
 def inline(model: ModelProto) -> ModelProto:
@@ -252,9 +373,12 @@ def _end(count: int, index: int) -> int:
     return index - (count - 1) if index < count - 1 else int(_END)
 
 
-def _fast_branch(c: Config, x4: str, k4: str) -> GraphProto:
-    """x4 [B, Cg, H, W], k4 [B, K*K, Ho, Wo] (outer scope) → [B, Cg, Ho, Wo], for ``c`` only."""
-    prefix = f"k{c.kernel_size}s{c.stride}_"
+def _taps_branch(c: Config, x4: str, k4: str) -> GraphProto:
+    """x4 [B, Cg, H, W], k4 [B, K*K, Ho, Wo] (outer scope) → [B, Cg, Ho, Wo], for ``c`` only.
+
+    Shifted taps: per tap one ``Mul`` and one ``Add`` over x-sized tensors.
+    """
+    prefix = f"k{c.kernel_size}s{c.stride}taps_"
     b = _Builder(prefix)
     kk, s = c.kernel_size, c.stride
     p = (kk - 1) // 2
@@ -311,6 +435,83 @@ def _fast_branch(c: Config, x4: str, k4: str) -> GraphProto:
     out = f"{prefix}y"
     b.rename_last(total, out)
     return _graph(f"{prefix}body", b.nodes, [out])
+
+
+def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
+    """Banded MatMul: per output row h and row offset i, [Wo, Wq] band @ [Wq, Cg] x row.
+
+    The band of row (h, i) holds kernel[i, j, h, w] at column s*w + j. It is made without
+    any gather: each kernel row (the K taps of column w) is zero-padded to L = Wq + s values
+    (after Wr - Wo zero rows) and the [Wr, L] block is read as [Wr + 1, Wq], which starts row
+    w exactly s*w columns later (Wr = ceil(Wp / s), Wq = s*Wr >= Wp; the extra rows and the
+    extra x columns are zeros). One MatMul over all (i, h), one ReduceSum over i.
+    """
+    prefix = f"k{c.kernel_size}s{c.stride}band_"
+    b = _Builder(prefix)
+    kk, s = c.kernel_size, c.stride
+    p = (kk - 1) // 2
+    xs, ks = b.op("Shape", [x4]), b.op("Shape", [k4])
+    ho, wo = b.op("Gather", [ks, b.scalar(2)]), b.op("Gather", [ks, b.scalar(3)])
+    wp = b.op("Add", [b.op("Gather", [xs, b.scalar(3)]), b.scalar(2 * p)])
+    wr = b.op("Div", [b.op("Add", [wp, b.scalar(s - 1)]), b.scalar(s)])  # ceil(Wp / s)
+    wq = b.op("Mul", [wr, b.scalar(s)])
+    # x: zero-padded (on the right up to Wq columns), channels last, rows i + s*h stacked
+    right = b.unsqueeze0(b.op("Add", [b.op("Sub", [wq, wp]), b.scalar(p)]))
+    xpad = b.op("Pad", [x4, b.op("Concat", [b.ints([0, 0, p, p, 0, 0, p]), right], axis=0)])
+    xt = b.op("Transpose", [xpad], perm=[0, 2, 3, 1])  # [B, Hp, Wq, Cg]
+    offsets = b.op("Unsqueeze", [b.ints(list(range(kk))), b.ints([1])])  # [K, 1]
+    starts = b.op("Mul", [b.op("Range", [b.scalar(0), ho, b.scalar(1)]), b.scalar(s)])
+    index = b.op("Add", [offsets, b.op("Unsqueeze", [starts, b.ints([0])])])  # [K, Ho]
+    rows = b.op("Gather", [xt, index], axis=1)  # [B, K, Ho, Wq, Cg]
+    # kernel: [B, K(i), Ho, Wo, K(j)] → padded [B, K, Ho, Wr, Wq + s] → band [B, K, Ho, Wr + 1, Wq]
+    hw = b.op("Slice", [ks, b.ints([2]), b.ints([4])])
+    k6 = b.op("Reshape", [k4, b.op("Concat", [b.ints([-1, kk, kk]), hw], axis=0)])
+    kt = b.op("Transpose", [k6], perm=[0, 1, 3, 4, 2])
+    extra_rows = b.unsqueeze0(b.op("Sub", [wr, wo]))
+    extra_taps = b.unsqueeze0(b.op("Sub", [wq, b.scalar(kk - s)]))
+    pads = b.op("Concat", [b.ints([0] * 8), extra_rows, extra_taps], axis=0)
+    shape = b.op(
+        "Concat",
+        [b.ints([0, 0, 0]), b.unsqueeze0(b.op("Add", [wr, b.scalar(1)])), b.unsqueeze0(wq)],
+        axis=0,
+    )
+    band = b.op("Reshape", [b.op("Pad", [kt, pads]), shape])
+    y = b.op("ReduceSum", [b.op("MatMul", [band, rows]), b.ints([1])], keepdims=0)
+    y = b.op("Slice", [y, b.ints([0]), b.unsqueeze0(wo), b.ints([2])])  # [B, Ho, Wo, Cg]
+    out = f"{prefix}y"
+    b.nodes.append(helper.make_node("Transpose", [y], [out], name=out, perm=[0, 3, 1, 2]))
+    return _graph(f"{prefix}body", b.nodes, [out])
+
+
+def _unfold_branch(c: Config, x4: str, k4: str) -> GraphProto:
+    """Conv unfold: one Conv with one-hot filters, one Mul, one ReduceSum (GPU-friendly).
+
+    Every channel is unfolded alone ([B*Cg, 1, H, W] → [B*Cg, K*K, Ho, Wo]); the K*K taps
+    then meet the kernel, broadcast over the group's channels, and are summed.
+    """
+    prefix = f"k{c.kernel_size}s{c.stride}unfold_"
+    b = _Builder(prefix)
+    kk, s = c.kernel_size, c.stride
+    p = (kk - 1) // 2
+    eye = onnx.numpy_helper.from_array(
+        np.eye(kk * kk, dtype=np.float32).reshape(kk * kk, 1, kk, kk), "value"
+    )
+    weight = b.op("Constant", [], value=eye)
+    x1 = b.op("Reshape", [x4, b.ints([-1, 1, 0, 0])])
+    u = b.op("Conv", [x1, weight], kernel_shape=[kk, kk], pads=[p] * 4, strides=[s, s])
+    cg = b.unsqueeze0(b.op("Gather", [b.op("Shape", [x4]), b.scalar(1)]))
+    hw = b.op("Slice", [b.op("Shape", [k4]), b.ints([2]), b.ints([4])])
+    u = b.op("Reshape", [u, b.op("Concat", [b.ints([-1]), cg, b.ints([kk * kk]), hw], axis=0)])
+    k5 = b.op("Unsqueeze", [k4, b.ints([1])])  # [B, 1, K*K, Ho, Wo]
+    out = f"{prefix}y"
+    product = b.op("Mul", [u, k5])  # [B, Cg, K*K, Ho, Wo]
+    b.nodes.append(
+        helper.make_node("ReduceSum", [product, b.ints([2])], [out], name=out, keepdims=0)
+    )
+    return _graph(f"{prefix}body", b.nodes, [out])
+
+
+_BRANCHES = {"taps": _taps_branch, "band": _band_branch, "unfold": _unfold_branch}
 
 
 def _generic_branch(k: str, s: str, x4: str, k4: str) -> GraphProto:
