@@ -213,6 +213,14 @@ def test_hostile_zip_is_refused(tmp_path: Path, name: str):
             pass
 
 
+def test_an_archive_without_a_model_is_named_not_its_temporary_folder(tmp_path: Path):
+    archive = _tar(tmp_path / "empty.tgz", {"docs/README.txt": b"no model here"})
+    with pytest.raises(UsageError, match=r"^empty.tgz holds no Paddle inference model") as e:
+        with open_paddle_model(archive):
+            pass
+    assert "p2o-model-" not in str(e.value)
+
+
 def test_broken_archives(tmp_path: Path):
     (tmp_path / "bad.tgz").write_bytes(b"not a tar at all" * 10)
     (tmp_path / "bad.zip").write_bytes(b"not a zip at all" * 10)

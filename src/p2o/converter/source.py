@@ -227,7 +227,11 @@ def _resolve(
         pp = paddleclas_config.load(config) if config is not None else None
         preprocess = _fit_preprocess(program, pp, model_file)
     except UsageError as exc:
-        raise UsageError(f"{exc}{where}") from exc
+        msg = str(exc)
+        if archive is not None:  # the temporary folder means nothing to the user
+            msg = msg.replace(str(p), archive.name)
+            where = "" if archive.name in msg else where
+        raise UsageError(f"{msg}{where}") from exc
     if archive is not None:
         name = _archive_stem(archive)
     elif p.is_dir():
