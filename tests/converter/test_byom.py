@@ -226,3 +226,30 @@ def test_paddleclas_style_tar(byom: Path, tmp_path: Path, work: Path, capsys):
     )
     assert code == 0, out + err
     assert "preprocessing inference.yml: short side 256, crop 224x224" in out
+
+
+@pytest.mark.slow
+def test_sigterm_during_conversion_leaves_nothing(byom: Path, tmp_path: Path, work: Path):
+    """The unpacked archive (and paddle2onnx's own files) live in the conversion's temporary
+    folder: SIGTERM unwinds like Ctrl-C, so it goes, and no output appears."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    archive = tmp_path / "m.tgz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(byom / "mobile", arcname="m")
+    private = tmp_path / "tmp"
+    private.mkdir()
+    env = {**os.environ, "TMPDIR": str(private), "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "p2o.cli", "convert", "--paddle-model", str(archive), "-o", "o"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(private.glob("p2o-paddle2onnx-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # paddle2onnx has started: the archive is unpacked by then
+    assert list(private.glob("p2o-convert-*/archive/m/inference.json"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    assert list(private.iterdir()) == [] and not (work / "o").exists()

@@ -555,7 +555,13 @@ def convert(
     }
     stages = _Stages()
     title = f"convert {model or Path(str(paddle_model)).name}"
-    with progress.step(title), tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp:
+    from p2o.converter.source import terminate_as_interrupt
+
+    with (
+        progress.step(title),
+        terminate_as_interrupt(),  # SIGTERM too removes the folder (an archive unpacked in it)
+        tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp,
+    ):
         if model is not None:
             mark = involution == "function"
             src = _zoo_source(

@@ -135,7 +135,7 @@ def open_paddle_model(
     if not _is_archive(absolute(path)):
         yield locate_paddle_model(path, params, config)
         return
-    with _terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="p2o-model-") as tmp:
+    with terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="p2o-model-") as tmp:
         yield locate_paddle_model(path, params, config, unpack_dir=Path(tmp))
 
 
@@ -437,7 +437,7 @@ def _check_space(archive: str, total: int, dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """While an archive is unpacked, SIGTERM unwinds like Ctrl-C so the folder is removed.
 
     Only where nobody set a handler (the CLI may have its own) and only in the main thread.
