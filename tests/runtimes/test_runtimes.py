@@ -366,7 +366,7 @@ def test_cuda_tf32_only_when_asked(monkeypatch: pytest.MonkeyPatch, tiny: dict[s
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider")
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_tensorrt_options_and_fallback(
     monkeypatch: pytest.MonkeyPatch, tiny: dict[str, Any], tmp_path: Path, precision: str
 ) -> None:
@@ -385,12 +385,13 @@ def test_tensorrt_options_and_fallback(
     ]
     trt = spy.providers["TensorrtExecutionProvider"]
     assert trt["trt_fp16_enable"] == ("1" if precision == "fp16" else "0")
+    assert trt["trt_int8_enable"] == ("1" if precision == "int8" else "0")
     assert trt["trt_engine_cache_enable"] == "1"
     assert trt["trt_engine_cache_path"] == str(cache) and cache.is_dir()
     assert spy.providers["CUDAExecutionProvider"]["use_tf32"] == "0"
     import os
 
-    assert os.environ.get(ort_mod.TF32_ENV) == ("0" if precision == "fp32" else None)
+    assert os.environ.get(ort_mod.TF32_ENV) == ("0" if precision != "fp16" else None)
 
 
 def test_tensorrt_without_engine_cache() -> None:
@@ -415,7 +416,7 @@ def test_registry_names_and_kinds() -> None:
     assert registry.names("onnx") == ["ort-cpu", "ort-cuda", "ort-trt", "openvino"]
     assert registry.get("ort-cpu") is OrtCpuRunner
     assert registry.kind("openvino") == "onnx" and registry.kind("paddle-plain") == "paddle"
-    assert registry.precisions("ort-trt") == ("fp32", "fp16")
+    assert registry.precisions("ort-trt") == ("fp32", "fp16", "int8")
     assert registry.precisions("paddle") == ("fp32",)
     assert isinstance(registry.create("ort-cpu", "m.onnx", threads=3), OrtCpuRunner)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
 from p2o.errors import UsageError
@@ -59,6 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
     p.add_argument(
+        "--precisions",
+        metavar="fp32,int8,fp16,bf16",
+        help="also measure these precisions beside each runtime's fp32, same run, with the "
+        "speed-up (int8/fp16: artifacts made from --model or given by --artifact; bf16: "
+        "the runtime hint; docs/precision.md)",
+    )
+    p.add_argument(
+        "--artifact",
+        action="append",
+        metavar="PREC=FILE",
+        help="with --precisions: the int8/fp16 artifact to measure (repeatable)",
+    )
+    p.add_argument(
         "--work-dir", metavar="DIR", help="where --model conversions go (default p2o-out)"
     )
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
@@ -69,6 +83,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _log(msg: str) -> None:
     print(f"p2o bench: {msg}", file=sys.stderr, flush=True)
+
+
+def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) -> dict:
+    from p2o.parity import precisions as pv
+
+    wanted = pv.parse(args.precisions)
+    artifacts = {}
+    for item in args.artifact or []:
+        prec, _, path = item.partition("=")
+        if prec not in ("int8", "fp16") or not path:
+            raise UsageError(f"--artifact wants int8=FILE or fp16=FILE, got {item!r}")
+        artifacts[prec] = Path(path)
+    if args.model is not None:
+        for p in wanted:
+            if p in ("int8", "fp16") and p not in artifacts:
+                _log(f"{args.model}: {p} artifact (converting or reusing) ...")
+                artifacts[p] = pv.ensure_artifact(
+                    args.model, p, weights_of(args), args.seed, args.work_dir
+                )
+    names = runtimes or [n for n in latency.DEFAULT_RUNTIMES if n != "paddle"]
+    return pv.variant_runners(names, wanted, artifacts, args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
         if not runtimes:
             raise UsageError(f"--runtimes: no runtime in {args.runtimes!r}")
+    extra = None
+    if args.precisions:
+        extra = _precision_variants(args, runtimes)
     result = latency.benchmark(
         args.model,
         onnx_file=args.onnx,
@@ -101,7 +139,12 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         work_dir=args.work_dir,
         log=_log,
+        extra_runners=extra,
     )
+    if extra:
+        from p2o.parity.precisions import speedup_lines
+
+        result.notes.extend(speedup_lines(result))
     if args.plot:
         _log(f"plot: {plot.plot_latency([result], args.plot)}")
     if args.report:

@@ -205,7 +205,7 @@ class OrtCudaRunner(_OrtRunner):
     description = "ONNX Runtime, CUDAExecutionProvider (TF32 off for fp32)"
     provider = CUDA_PROVIDER
     needs_gpu = True
-    precisions = ("fp32", "tf32")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "tf32")
 
     def __init__(self, model_path: Any, *, device_id: int = 0, **kw: Any) -> None:
         super().__init__(model_path, **kw)
@@ -226,13 +226,16 @@ class OrtTensorRTRunner(OrtCudaRunner):
     """ONNX Runtime's TensorRT execution provider (CUDA, then CPU, for what TensorRT leaves).
 
     fp32 by default (TF32 off through ``NVIDIA_TF32_OVERRIDE=0``), ``precision="fp16"``
-    turns on ``trt_fp16_enable``; ``engine_cache`` (a folder) keeps built engines.
+    turns on ``trt_fp16_enable``; ``precision="int8"`` turns on ``trt_int8_enable`` for a QDQ
+    artifact (``p2o convert --precision int8``): TensorRT then builds INT8 from the model's own
+    Q/DQ scales (explicit quantization, no calibration table); layers the QDQ model leaves
+    unquantized run fp32. ``engine_cache`` (a folder) keeps built engines.
     """
 
     name = "ort-trt"
     description = "ONNX Runtime, TensorrtExecutionProvider (fp32 unless fp16 asked)"
     provider = TRT_PROVIDER
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
 
     def __init__(
         self, model_path: Any, *, engine_cache: str | Path | None = None, **kw: Any
@@ -255,6 +258,7 @@ class OrtTensorRTRunner(OrtCudaRunner):
         opts = {
             "device_id": str(self.device_id),
             "trt_fp16_enable": _flag(self.precision == "fp16"),
+            "trt_int8_enable": _flag(self.precision == "int8"),
             "trt_engine_cache_enable": _flag(self.engine_cache is not None),
         }
         if self.engine_cache is not None:
@@ -271,7 +275,7 @@ class OrtTensorRTRunner(OrtCudaRunner):
     def _before_session(self) -> None:
         if self.engine_cache is not None:
             self.engine_cache.mkdir(parents=True, exist_ok=True)
-        if self.precision == "fp32":
+        if self.precision in ("fp32", "int8"):  # int8: the layers left unquantized
             # TensorRT builds fp32 layers with TF32 on Ampere and later; ONNX Runtime has no
             # per-session switch for it, only this process-wide variable, read as CUDA starts.
             os.environ.setdefault(TF32_ENV, "0")
