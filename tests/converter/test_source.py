@@ -141,6 +141,9 @@ def test_archives_one_folder_level_inside(byom: Path, tmp_path: Path, monkeypatc
         )
         assert unpacked.is_dir() and not unpacked.is_relative_to(tmp_path)
     assert not unpacked.exists()  # removed on leaving
+    # parameters given beside the archive are shown as what they are
+    with open_paddle_model(archive, params=d / "inference.pdiparams") as src:
+        assert src.to_dict()["weights"] == str(d / "inference.pdiparams")
 
 
 def test_archive_removed_after_an_error_and_files_at_its_top(byom: Path, tmp_path: Path):

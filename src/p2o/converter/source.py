@@ -81,11 +81,10 @@ class PaddleModelSource:
 
     def shown(self, path: Path) -> str:
         """A file as the user knows it: inside the archive, or its absolute path."""
-        if self.archive is not None:
-            root = self.model_file.parent
-            rel = path.relative_to(root) if path.is_relative_to(root) else path.name
-            return f"{self.archive}:{rel}"
-        return str(path)
+        root = self.model_file.parent
+        if self.archive is not None and path.is_relative_to(root):
+            return f"{self.archive}:{path.relative_to(root)}"
+        return str(path)  # given beside an archive (--params, --inference-config) or no archive
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest's ``source`` for a user's model."""
