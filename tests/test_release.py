@@ -49,7 +49,7 @@ def test_selection_and_shards(tmp_path):
 def test_release_is_reproducible_and_a_broken_model_is_red(tmp_path, monkeypatch):
     one = rel.release("RegNetX_200MF", out=tmp_path / "a", options=FAST, jobs=0)
     two = rel.release("RegNetX_200MF", out=tmp_path / "b", options=FAST, jobs=0)
-    assert one["passed"] and two["passed"]
+    assert one.passed and two.passed
     assert _onnx_sums(tmp_path / "a") == _onnx_sums(tmp_path / "b")
     for line in (tmp_path / "a" / "SHA256SUMS").read_text().splitlines():
         sha, path = line.split()
@@ -70,7 +70,7 @@ def test_release_is_reproducible_and_a_broken_model_is_red(tmp_path, monkeypatch
     monkeypatch.setattr(paddle2onnx, "convert", corrupt_one_weight)
     out = tmp_path / "broken"
     summary = rel.release("RegNetX_200MF", out=out, options=FAST, jobs=0)
-    assert not summary["passed"] and summary["counts"]["failed"] == 1
+    assert not summary.passed and summary.counts["failed"] == 1
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1"
     assert suite.find("testcase/failure") is not None
@@ -138,14 +138,21 @@ def test_shard_outputs_merge(tmp_path):
     b = rel.release(
         "RegNetX_200MF,RegNetX_400MF", out=tmp_path / "s2", options=FAST, jobs=0, shard_spec="2/2"
     )
-    assert [m["model"] for m in a["models"]] == ["RegNetX_200MF"]
-    assert [m["model"] for m in b["models"]] == ["RegNetX_400MF"]
+    assert [m.model for m in a.models] == ["RegNetX_200MF"]
+    assert [m.model for m in b.models] == ["RegNetX_400MF"]
     merged = rel.merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "all")
-    assert merged["passed"] and [m["model"] for m in merged["models"]] == [
+    assert merged.passed and [m.model for m in merged.models] == [
         "RegNetX_200MF",
         "RegNetX_400MF",
     ]
     assert len(_onnx_sums(tmp_path / "all")) == 2
+    from p2o.cli import main  # the same as a real subcommand
+
+    code = main(["release", "merge", str(tmp_path / "s1"), str(tmp_path / "s2")] + [
+        "--out", str(tmp_path / "cli")
+    ])  # fmt: skip
+    assert code == 0 and _onnx_sums(tmp_path / "cli") == _onnx_sums(tmp_path / "all")
+    assert main(["release", "merge", "--out", str(tmp_path / "x")]) == 2  # no SHARD_DIR
     with pytest.raises(UsageError, match="more than one shard"):
         rel.merge([tmp_path / "s1", tmp_path / "s1"], tmp_path / "dup")
 
@@ -167,7 +174,7 @@ def test_release_with_align_groups_ships_a_widened_verified_model(tmp_path, monk
     monkeypatch.setattr(align_groups, "DEFAULT_MAX_GROWTH", 2.0)  # RegNetX_200MF: 8 -> 16
     options = dataclasses.replace(FAST, align_groups=16)
     summary = rel.release("RegNetX_200MF", out=tmp_path / "d", options=options, jobs=0)
-    assert summary["passed"]
+    assert summary.passed
     manifest = json.loads((tmp_path / "d" / "RegNetX_200MF" / "manifest.json").read_text())
     assert manifest["options"]["align_groups"] == 16
     assert len(manifest["align_groups"]["widened"]) == 13

@@ -46,3 +46,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     names = [lowered[c] for c in close]
     text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return f" (did you mean {text}?)"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI cancel, ``docker stop``): unwinds like Ctrl-C, so every ``finally`` and
+    context manager runs and nothing temporary is left; the CLI exits 143 (128 + 15)."""
+
+    exit_code = 143
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """A signal handler that raises ``Terminated`` in the main thread."""
+    raise Terminated(f"signal {signum}")

@@ -798,3 +798,49 @@ class ModelRecord(Result):
 
     def __bool__(self) -> bool:
         return self.passed
+
+
+@dataclass
+class ReleaseSummary(Result):
+    """``release.json``: every model's record and the release's verdict over them."""
+
+    models: list[ModelRecord]
+    seconds: float = 0.0
+    options: dict[str, Any] | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, str] = field(default_factory=dict)
+    format: str = "p2o-release/1"
+
+    @property
+    def status(self) -> Status:
+        return verdict(m.status for m in self.models)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.status)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(m.status == s for m in self.models) for s in ("passed", "failed", "error")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _object(
+            {
+                "format": self.format,
+                "status": self.status,
+                "passed": self.passed,
+                "counts": self.counts,
+                "seconds": self.seconds,
+                "options": self.options,
+                "run": self.run,
+                "tools": self.tools,
+                "models": self.models,
+            }
+        )

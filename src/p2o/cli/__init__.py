@@ -1,8 +1,14 @@
 """The ``p2o`` command: a thin layer over the library.
 
-Data goes to stdout (``--json`` stays parseable), logs and errors to stderr. Every error
-p2o raises on purpose becomes one line and its exit code (2 usage/environment, 1 a failed
-check); ``P2O_DEBUG=1`` shows the traceback instead.
+Data goes to stdout (``--json`` stays parseable), logs and errors to stderr. Exit codes:
+
+- 0 passed; 1 a check failed; 2 a usage or environment error (one line naming it);
+- 3 an internal error: an exception p2o did not raise on purpose (a bug), one line saying
+  so; never 0 or 1, so a gate cannot mistake a crash for a verdict;
+- 130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM: a CI cancel, ``docker stop``).
+  Both unwind the same way: temporary folders are removed and nothing is half-written.
+
+``P2O_DEBUG=1`` shows the traceback of any error.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from p2o import __version__, optional
+from p2o import __version__, optional, signals
 from p2o.cli import _common
-from p2o.errors import P2OError
+from p2o.errors import P2OError, Terminated
+
+INTERNAL_ERROR = 3
+INTERRUPTED = 130
+TERMINATED = 143
 
 COMMANDS = ("zoo", "convert", "verify", "runtimes", "release", "bench", "cache")  # p2o.cli modules
 
@@ -42,6 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     parser = build_parser()
     args = _common.parse(parser, argv)
+    with signals.sigterm_raises():
+        return _run(args)
+
+
+def _debug() -> None:
+    if os.environ.get("P2O_DEBUG"):
+        traceback.print_exc()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except P2OError as exc:
@@ -52,14 +72,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # an optional package (Paddle, OpenVINO): name the extra
         line = optional.missing_from(exc)
         if line is None:
-            raise
-        if os.environ.get("P2O_DEBUG"):
-            traceback.print_exc()
+            return _internal_error(exc)
+        _debug()
         print(f"p2o: error: {line}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("p2o: terminated (SIGTERM)", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("p2o: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except Exception as exc:  # not raised on purpose: a bug, never a verdict
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    _debug()
+    what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    print(
+        f"p2o: internal error: {type(exc).__name__}{': ' + what if what else ''} "
+        f"(a bug in p2o, exit {INTERNAL_ERROR}; P2O_DEBUG=1 shows the traceback)",
+        file=sys.stderr,
+    )
+    return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """``p2o release``: convert, verify (and bench) many models into one checked, checksummed DIST.
 
 ``p2o release merge SHARD_DIR ... --out DIST`` joins the outputs of ``--shard K/N`` jobs.
+Exit code 0 when every model passed, 1 when one failed or errored (``DIST/junit.xml`` counts
+it), 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from p2o import release as rel
+from p2o.cli import _common
 from p2o.cli.verify import int_list, name_list
 from p2o.errors import UsageError
 
@@ -20,12 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
+    actions = p.add_subparsers(dest="action", metavar="merge", required=False)
+    m = actions.add_parser(
         "merge",
-        nargs="*",
-        metavar="merge DIR",
-        help="`merge DIR [DIR ...]`: join shard outputs into --out",
+        help="join the outputs of --shard K/N runs into one release",
+        description="Join the model directories of shard outputs into one DIST and write its "
+        "release.json, SHA256SUMS, junit.xml and reports.",
     )
+    m.add_argument("dirs", nargs="+", metavar="SHARD_DIR", help="outputs of --shard runs")
+    m.add_argument("--out", required=True, metavar="DIST", help="the merged release")
+    m.set_defaults(func=run_merge)
+    _common.add_common(p)  # a parser with a subcommand does not get them from finish()
     p.add_argument(
         "--models",
         metavar="PATTERN|NAMES|FILE",
@@ -57,39 +66,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def run_merge(args: argparse.Namespace) -> int:
+    return _finish(rel.merge(args.dirs, args.out), args.out)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.merge:
-        if args.merge[0] != "merge" or len(args.merge) < 2:
-            raise UsageError("usage: p2o release merge SHARD_DIR [SHARD_DIR ...] --out DIST")
-        summary = rel.merge(args.merge[1:], args.out)
-    else:
-        if not args.models:
-            raise UsageError("--models is required (a pattern such as '*', names, or a file)")
-        options = rel.ReleaseOptions(
-            tolerance=args.tolerance,
-            runtimes=tuple(args.runtimes),
-            batches=tuple(args.batch),
-            bench=args.bench,
-            strict=args.strict,
-            seed=args.seed,
-            align_groups=args.align_groups,
-        )
-        summary = rel.release(
-            args.models,
-            out=args.out,
-            weights_dir=args.weights_dir,
-            options=options,
-            jobs=args.jobs,
-            shard_spec=args.shard,
-            resume=args.resume,
-        )
-    records = [rel.ModelRecord.from_dict(m) for m in summary["models"]]
-    print(rel.markdown(records, summary))
-    c = summary["counts"]
-    verdict = "PASSED" if summary["passed"] else "FAILED"
+    if not args.models:
+        raise UsageError("--models is required (a pattern such as '*', names, or a file)")
+    options = rel.ReleaseOptions(
+        tolerance=args.tolerance,
+        runtimes=tuple(args.runtimes),
+        batches=tuple(args.batch),
+        bench=args.bench,
+        strict=args.strict,
+        seed=args.seed,
+        align_groups=args.align_groups,
+    )
+    summary = rel.release(
+        args.models,
+        out=args.out,
+        weights_dir=args.weights_dir,
+        options=options,
+        jobs=args.jobs,
+        shard_spec=args.shard,
+        resume=args.resume,
+    )
+    return _finish(summary, args.out)
+
+
+def _finish(summary: rel.ReleaseSummary, out: str) -> int:
+    from p2o import report
+    from p2o.report.release import release_report
+
+    page = release_report(summary)
+    print(report.text.render(dataclasses.replace(page, sections=page.sections[:1])))
+    c = summary.counts
+    verdict = "PASSED" if summary.passed else "FAILED"
     print(
         f"{verdict}: {c['passed']} passed, {c['failed']} failed, {c['error']} errors "
-        f"→ {args.out}/release.json, report.html, junit.xml, SHA256SUMS",
+        f"→ {out}/release.json, report.html, junit.xml, SHA256SUMS",
         file=sys.stderr,
     )
-    return 0 if summary["passed"] else 1
+    return summary.exit_code

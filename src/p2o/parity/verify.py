@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -413,6 +414,7 @@ def _run_runtime(
         return [RuntimeResult.error(name, reason, settings={"batch": b}) for b in x_by_batch]
     for b, x in x_by_batch.items():
         settings = {**runner.settings, "batch": b}
+        t0 = time.perf_counter()
         try:
             actual = run_batches(runner, x, b)
         except Exception as exc:
@@ -423,9 +425,11 @@ def _run_runtime(
                     f"{type(exc).__name__}: {msg}",
                     settings=settings,
                     build_seconds=runner.build_seconds,
+                    seconds=round(time.perf_counter() - t0, 4),
                 )
             )
             continue
+        seconds = round(time.perf_counter() - t0, 4)  # this batch size's run (JUnit time)
         comparisons = (
             compare_all(reference[b], actual, tol, overrides)
             if rule is None
@@ -433,7 +437,11 @@ def _run_runtime(
         )
         results.append(
             RuntimeResult.from_outputs(
-                name, comparisons, settings=settings, build_seconds=runner.build_seconds
+                name,
+                comparisons,
+                settings=settings,
+                build_seconds=runner.build_seconds,
+                seconds=seconds,
             )
         )
     if x_labelled is not None and labelled_out is not None:

@@ -11,9 +11,11 @@ STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
     "table{border-collapse:collapse;margin:.4em 0 1em}"
     "td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:left}"
+    "td{white-space:nowrap}"
     "th{background:#f0f0f0}tr.passed{background:#e3f6e6}tr.failed,tr.error{background:#fbdada}"
     "tr.skipped{background:#f3f3f3;color:#666}h1.passed{color:#17692b}h1.failed{color:#a30d0d}"
-    "td.reason{max-width:48em;font-size:12px}img{max-width:100%;border:1px solid #ddd}"
+    "td.reason{max-width:48em;font-size:12px;white-space:normal}"
+    "img{max-width:100%;border:1px solid #ddd}"
     ".notes{color:#555;font-size:13px}table.published td{color:#555;font-style:italic}"
 )
 CLASS = {

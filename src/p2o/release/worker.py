@@ -1,0 +1,170 @@
+"""One model of a release: convert, verify (and bench) into a private work directory, write
+its reports and ``record.json`` (last), then publish the directory with one rename.
+
+Everything the published directory says about itself is relative to it (``model.onnx``,
+``golden.npz``, ``bench.png``): the work directory is deleted after the run and the DIST
+may be moved or downloaded elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import shutil
+import signal
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from p2o.errors import P2OError
+from p2o.release.plan import ReleaseOptions, inputs_key
+from p2o.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
+
+RECORD = "record.json"
+WORK = ".work"
+REPORTS = ("report.md", "report.html")
+ARTIFACTS = ("model.onnx", "manifest.json", "golden.npz", *REPORTS, "bench.png")
+BENCH_ITERS = 20
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, kids) / 1024, 1)
+
+
+class _Stage:
+    """Times one stage into the record and names it as the stage that decides, if it fails."""
+
+    def __init__(self, rec: ModelRecord, name: str) -> None:
+        self.rec, self.name = rec, name
+
+    def __enter__(self) -> None:
+        self.rec.stage = self.name
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.rec.stage_seconds[self.name] = round(time.perf_counter() - self.t0, 2)
+        self.rec.stage_peak_rss_mb[self.name] = _peak_rss_mb()
+
+
+def _relative_verify(result: VerifyResult) -> VerifyResult:
+    golden = "golden.npz" if result.golden_saved else None
+    return dataclasses.replace(result, onnx_file="model.onnx", golden_saved=golden)
+
+
+def _relative_bench(result: BenchResult) -> BenchResult:
+    return dataclasses.replace(result, onnx_file="model.onnx", paddle_model=None)
+
+
+def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, work: Path) -> None:
+    from p2o.converter import convert
+    from p2o.parity.verify import verify
+
+    with _Stage(rec, "convert"):
+        res = convert(
+            rec.model,
+            weights=weights,
+            seed=options.seed,
+            out_dir=work,
+            opset=options.opset,
+            simplifier=options.simplifier,
+            align_groups=options.align_groups,
+        )
+    rec.stage_seconds.update({f"convert.{k}": v for k, v in res.manifest.stage_seconds.items()})
+    rec.node_counts = dict(res.manifest.node_counts)
+    with _Stage(rec, "verify"):
+        result = verify(
+            rec.model,
+            onnx_file=res.onnx_path,
+            weights=weights,
+            seed=options.seed,
+            tolerance=options.tolerance,
+            runtimes=options.runtimes,
+            batches=options.batches,
+            strict=options.strict,
+            save_golden=work / "golden.npz",
+        )
+    rec.verify = _relative_verify(result)
+    rec.status, rec.reason = result.status, result.report.reason
+    if options.bench:
+        with _Stage(rec, "bench"):
+            rec.bench = _relative_bench(_bench(res.onnx_path, rec.model, weights, options, work))
+            rec.bench_plot = "bench.png" if (work / "bench.png").is_file() else None
+        rec.status = verdict([result.status, rec.bench.status])
+        rec.reason = rec.reason or rec.bench.reason
+        if result.status is not Status.PASSED:
+            rec.stage = "verify"
+
+
+def _bench(
+    onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions, work: Path
+) -> BenchResult:
+    from p2o.parity import latency
+    from p2o.parity.plot import plot_latency
+
+    result = latency.benchmark(
+        name,
+        onnx_file=onnx_path,
+        weights=weights,
+        seed=options.seed,
+        runtimes=("paddle", *options.runtimes),
+        batches=options.batches,
+        iters=BENCH_ITERS,
+    )
+    if any(t.latency is not None for t in result.timings):
+        plot_latency([result], work / "bench.png")
+    return result
+
+
+def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: str) -> ModelRecord:
+    """Convert, verify (and bench) one model into its work dir, then publish it."""
+    from p2o import report
+    from p2o.report.release import model_report
+    from p2o.zoo.weights import sha256_file
+
+    key, wsha = inputs_key(name, weights, options)
+    source = Path(weights).name if weights else f"synthetic(seed={options.seed})"
+    rec = ModelRecord(name, Status.ERROR, "", key, source, wsha)
+    work = Path(dist) / WORK / f"{name}.{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    t0 = time.perf_counter()
+    try:
+        _run_stages(rec, weights, options, work)
+        if rec.status is Status.PASSED:
+            rec.stage = ""
+    except P2OError as exc:
+        rec.status = Status.FAILED if exc.exit_code == 1 else Status.ERROR
+        rec.reason = str(exc)
+    except Exception as exc:  # a crash of one model must not stop the release
+        rec.status, rec.reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
+        if os.environ.get("P2O_DEBUG"):
+            traceback.print_exc()
+    rec.stage_seconds["total"] = round(time.perf_counter() - t0, 2)
+    page = model_report(rec, [f for f in ARTIFACTS if (work / f).is_file()] + [RECORD])
+    for name_ in REPORTS:
+        report.write(work / name_, page)
+    rec.artifacts = {f: sha256_file(work / f) for f in ARTIFACTS if (work / f).is_file()}
+    (work / RECORD).write_text(dumps_strict(rec))
+    final = Path(dist) / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(work, final)  # one rename: the model dir appears complete or not at all
+    return rec
+
+
+def worker_main(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, Any]:
+    """Entry point of a worker process: one model; the record as a dict (pickled back)."""
+    import warnings
+
+    from p2o import signals
+
+    name, weights, opts, dist = args
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
+    signals.install()  # SIGTERM unwinds: temporary folders removed
+    warnings.filterwarnings("ignore", message="No ccache found")
+    return build_model(name, weights, ReleaseOptions.from_key(opts), dist).to_dict()

@@ -1,0 +1,181 @@
+"""A release as reports: the release page (every model, per runtime and batch size, with the
+numbers, latency and links) and each model's own page. Links are relative and stay in DIST."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from p2o.report.bench import bench_report, measured_table
+from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
+from p2o.report.table import Image, Report, Row, Table, first_line, status_text
+from p2o.results import ModelRecord, ReleaseSummary, RuntimeResult, Status
+
+FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json")
+
+
+def _stage_row(name: str, status: Status, reason: str, seconds: float | None) -> Row:
+    return Row({"runtime": name, "status": status_text(status)}, status, name, reason, seconds)
+
+
+def stage_rows(rec: ModelRecord) -> list[Row]:
+    """Convert, each runtime and batch size, bench: one row (and JUnit case) each."""
+    secs = rec.stage_seconds
+    bad = rec.status is not Status.PASSED
+    if rec.stage == "worker":
+        return [_stage_row("worker", rec.status, rec.reason, None)]
+    if rec.stage == "convert" and bad:
+        return [_stage_row("convert", rec.status, rec.reason, secs.get("convert"))]
+    rows = [_stage_row("convert", Status.PASSED, "", secs.get("convert"))]
+    if rec.verify is not None:
+        strict = rec.verify.report.strict
+        rows += [runtime_row(r, strict) for r in rec.verify.report.results]
+    elif rec.stage == "verify" and bad:
+        rows.append(_stage_row("verify", rec.status, rec.reason, secs.get("verify")))
+    if rec.bench is not None:
+        rows.append(_stage_row("bench", rec.bench.status, rec.bench.reason, secs.get("bench")))
+    elif rec.stage == "bench" and bad:
+        rows.append(_stage_row("bench", rec.status, rec.reason, secs.get("bench")))
+    return rows
+
+
+def model_table(rec: ModelRecord, link: str | None = None) -> Table:
+    reason = f"{rec.stage}: {rec.reason}" if rec.stage and rec.reason else rec.reason
+    return Table(
+        title=rec.model,
+        columns=list(COLUMNS),
+        rows=stage_rows(rec),
+        verdict=rec.status,
+        reason=reason,
+        suite=f"p2o.release.{rec.model}",
+        link=link,
+    )
+
+
+def _results(rec: ModelRecord) -> list[RuntimeResult]:
+    return rec.verify.report.results if rec.verify is not None else []
+
+
+def summary_row(rec: ModelRecord) -> Row:
+    results = _results(rec)
+    tols = [r.min_tolerance for r in results if r.min_tolerance is not None]
+    outs = [o for o in (worst_output(r) for r in results) if o is not None]
+    cos = [o.cosine_similarity for o in outs if o.cosine_similarity is not None]
+    abs_ = [o.max_abs_error for o in outs if o.max_abs_error is not None]
+    s = rec.stage_seconds
+    state = "up to date (resumed)" if rec.skipped_resume else status_text(rec.status)
+    cells = {
+        "model": rec.model,
+        "status": state,
+        "max abs": fmt(max(abs_) if abs_ else None),
+        "min tol": fmt(max(tols) if tols else None),
+        "min cosine": fmt(min(cos) if cos else None, ".7f"),
+        "nodes": " → ".join(str(v) for v in rec.node_counts.values()) or "-",
+        "convert s": fmt(s.get("convert"), ".1f"),
+        "verify s": fmt(s.get("verify"), ".1f"),
+        "bench s": fmt(s.get("bench"), ".1f"),
+        "total s": fmt(s.get("total"), ".1f"),
+        "peak MB": f"{max(rec.stage_peak_rss_mb.values(), default=0):.0f}",
+    }
+    reason = first_line(f"{rec.stage}: {rec.reason}" if rec.stage else rec.reason, 200)
+    return Row(cells, rec.status, "", reason if rec.reason else "", None, {"model": _page(rec)})
+
+
+def _page(rec: ModelRecord) -> str:
+    return f"{rec.model}/report.html"
+
+
+def _counts_line(summary: ReleaseSummary) -> str:
+    c = summary.counts
+    word = "PASSED" if summary.passed else "FAILED"
+    return (
+        f"{word}: {c['passed']} passed, {c['failed']} failed, {c['error']} errors; "
+        f"{summary.seconds} s"
+    )
+
+
+def _bench_sections(rec: ModelRecord, prefix: str) -> list[Table | Image]:
+    if rec.bench is None:
+        return []
+    t = measured_table(rec.bench, f"{rec.model}: latency (ms, this machine)")
+    out: list[Table | Image] = [dataclasses.replace(t, verdict=None)]
+    if rec.bench_plot:
+        out.append(Image(prefix + rec.bench_plot, f"{rec.model}: latency per runtime and batch"))
+    return out
+
+
+def release_report(summary: ReleaseSummary) -> Report:
+    """The release page: a row per model, then per model its table, latency and plot."""
+    o = summary.options or {}
+    lines = []
+    if o:
+        lines.append(
+            f"tolerance {o.get('tolerance')}; runtimes {', '.join(o.get('runtimes', []))}; "
+            f"batch sizes {o.get('batches')}; strict {o.get('strict')}; bench {o.get('bench')}"
+        )
+    if summary.tools:
+        lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in summary.tools.items()))
+    lines.append("each model's own report: its name in the table below; checksums: SHA256SUMS")
+    cols = list(summary_row(summary.models[0]).cells) if summary.models else ["model"]
+    sections: list[Table | Image] = [
+        Table("Models", cols, [summary_row(r) for r in summary.models])
+    ]
+    for rec in summary.models:
+        sections.append(model_table(rec, link=_page(rec)))
+        sections += _bench_sections(rec, f"{rec.model}/")
+    return Report(
+        title="p2o release",
+        verdict=summary.status,
+        lines=lines,
+        sections=sections,
+        summary=_counts_line(summary),
+    )
+
+
+def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
+    """One model's page (``DIST/<model>/report.md`` and ``report.html``); ``files``: the
+    artifacts beside it to link (default: those in the record)."""
+    s = rec.stage_seconds
+    lines = [
+        f"status: {status_text(rec.status)}"
+        + (f" ({rec.stage}: {first_line(rec.reason, 300)})" if rec.reason else ""),
+        f"weights: {rec.weights}"
+        + (f" (sha256 {rec.weights_sha256})" if rec.weights_sha256 != rec.weights else ""),
+        "stage seconds: " + ", ".join(f"{k} {v}" for k, v in s.items() if "." not in k),
+    ]
+    if rec.node_counts:
+        lines.append(
+            "ONNX nodes after each stage: "
+            + ", ".join(f"{k} {v}" for k, v in rec.node_counts.items())
+        )
+    notes: list[str] = []
+    if rec.verify is not None:
+        v = rec.verify
+        lines.append(
+            f"reference {v.report.reference}; inputs: {v.inputs}; batches {v.batches}; "
+            f"tolerance {v.report.tolerance:g}"
+        )
+        if v.divergence is not None:
+            notes.append(v.divergence.describe())
+        notes += v.notes
+    sections: list[Table | Image] = [model_table(rec)]
+    if rec.bench is not None:
+        page = bench_report(rec.bench, rec.bench_plot)
+        sections += [dataclasses.replace(t, verdict=None) for t in page.tables[:2]]
+        sections += page.images
+        sections += page.tables[2:]
+    present = rec.artifacts if files is None else files
+    sections.append(
+        Table(
+            "Files",
+            ["file"],
+            [Row({"file": f}, links={"file": f}) for f in FILES if f in present]
+            + [Row({"file": "the release report"}, links={"file": "../report.html"})],
+        )
+    )
+    return Report(
+        title=f"p2o release: {rec.model}",
+        verdict=rec.status,
+        lines=lines,
+        sections=sections,
+        notes=notes,
+    )

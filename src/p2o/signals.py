@@ -1,0 +1,89 @@
+"""SIGTERM handled like SIGINT: it raises ``Terminated`` so every ``finally`` runs.
+
+A CI cancel or ``docker stop`` sends SIGTERM; Python's default is to die on the spot, which
+leaves temporary folders (``/tmp/p2o-convert-*``) and half-written files behind. While
+``sigterm_raises()`` is active the signal raises ``p2o.errors.Terminated`` (a
+``KeyboardInterrupt``) in the main thread instead.
+
+Importing Paddle installs its own C-level SIGTERM handler over Python's (it prints a stack
+and dies); an import hook puts ours back right after ``import paddle`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any
+
+from p2o.errors import raise_terminated
+
+_RESTORE = ("paddle",)
+
+
+def _restore() -> None:
+    if signal.getsignal(signal.SIGTERM) is raise_terminated:
+        signal.signal(signal.SIGTERM, raise_terminated)  # again, at the C level
+
+
+def _wrap(loader: Any) -> None:
+    original = loader.exec_module
+
+    def exec_module(module: ModuleType) -> None:
+        try:
+            original(module)
+        finally:
+            _restore()
+
+    loader.exec_module = exec_module
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``paddle`` through the other finders and restores our handler once it ran."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name not in _RESTORE:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                _wrap(spec.loader)
+                return spec
+        return None
+
+
+_HOOK = _AfterImport()
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread
+        return
+    old = signal.signal(signal.SIGTERM, raise_terminated)
+    hooked = _HOOK not in sys.meta_path
+    if hooked:
+        sys.meta_path.insert(0, _HOOK)
+    try:
+        yield
+    finally:
+        if hooked:
+            sys.meta_path.remove(_HOOK)
+        signal.signal(signal.SIGTERM, old)
+
+
+def install() -> None:
+    """For a worker process: SIGTERM raises ``Terminated`` from now on."""
+    signal.signal(signal.SIGTERM, raise_terminated)
+    if _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
