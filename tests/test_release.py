@@ -148,11 +148,12 @@ def test_shard_outputs_merge(tmp_path):
     assert len(_onnx_sums(tmp_path / "all")) == 2
     from p2o.cli import main  # the same as a real subcommand
 
-    code = main(["release", "merge", str(tmp_path / "s1"), str(tmp_path / "s2")] + [
-        "--out", str(tmp_path / "cli")
-    ])  # fmt: skip
+    shards = [str(tmp_path / "s1"), str(tmp_path / "s2")]
+    code = main(["release", "merge", *shards, "--out", str(tmp_path / "cli")])
     assert code == 0 and _onnx_sums(tmp_path / "cli") == _onnx_sums(tmp_path / "all")
-    assert main(["release", "merge", "--out", str(tmp_path / "x")]) == 2  # no SHARD_DIR
+    with pytest.raises(SystemExit) as exc:  # no SHARD_DIR: argparse's usage error
+        main(["release", "merge", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
     with pytest.raises(UsageError, match="more than one shard"):
         rel.merge([tmp_path / "s1", tmp_path / "s1"], tmp_path / "dup")
 

@@ -6,7 +6,7 @@ leaves temporary folders (``/tmp/p2o-convert-*``) and half-written files behind.
 ``KeyboardInterrupt``) in the main thread instead.
 
 Importing Paddle installs its own C-level SIGTERM handler over Python's (it prints a stack
-and dies); an import hook puts ours back right after ``import paddle`` runs.
+and dies); an import hook puts ours back after each ``paddle`` module is loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from p2o.errors import raise_terminated
 
-_RESTORE = ("paddle",)
+_RESTORE = "paddle"  # and its submodules: the handler is set while one of them loads
 
 
 def _restore() -> None:
@@ -49,7 +49,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if name not in _RESTORE:
+        if name != _RESTORE and not name.startswith(_RESTORE + "."):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):

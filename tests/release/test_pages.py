@@ -3,6 +3,7 @@ counts it; the HTML pages carry the numbers, the latency and links that resolve 
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -79,18 +80,14 @@ def assert_links_inside(page: Path, dist: Path, links: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_strict_release_with_a_missing_runtime_is_red_and_its_pages_say_why(
-    tmp_path, monkeypatch
-):
+def test_strict_release_with_a_missing_runtime_is_red_and_its_pages_say_why(tmp_path, monkeypatch):
     cuda = rt.get("ort-cuda")
     monkeypatch.setattr(  # the same on a machine with a GPU
         cuda, "availability", classmethod(lambda cls: Availability(False, "no NVIDIA GPU (test)"))
     )
     dist = tmp_path / "D"
-    code = main(
-        ["release", "--models", MODEL, "--runtimes", "ort-cpu,ort-cuda", "--strict"]
-        + ["--batch", "1", "--bench", "--jobs", "0", "--out", str(dist)]
-    )
+    args = ["--runtimes", "ort-cpu,ort-cuda", "--strict", "--batch", "1", "--bench", "--jobs", "0"]
+    code = main(["release", "--models", MODEL, *args, "--out", str(dist)])
     assert code == 1
 
     suite = ET.parse(dist / "junit.xml").getroot().find("testsuite")
@@ -123,6 +120,8 @@ def test_strict_release_with_a_missing_runtime_is_red_and_its_pages_say_why(
     md = (dist / MODEL / "report.md").read_text()
     assert "ort-cuda" in md and "(bench.png)" in md
 
+    for f in dist.rglob("*.json"):  # strict JSON: a NaN/Infinity parser rejects none of them
+        json.loads(f.read_text(), parse_constant=pytest.fail)
     work = str((dist / ".work").resolve())
     for f in dist.rglob("*"):
         if f.suffix in (".json", ".md", ".html", ".xml") or f.name == "SHA256SUMS":

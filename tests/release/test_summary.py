@@ -121,3 +121,38 @@ def test_a_release_of_every_way_is_red_and_loads_back_typed(tmp_path):
     assert isinstance(back.models[2].verify, VerifyResult)
     assert back.models[2].verify.report.results[1].status is Status.FAILED
     assert back.to_dict() == summary.to_dict()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_an_error_record_and_red_junit(tmp_path):
+    """SIGKILL one model's worker process: the release goes on and says so."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    from p2o import release as rel
+
+    def kill_the_worker() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            kids = [p for p in multiprocessing.active_children() if p.name.startswith("p2o-")]
+            if kids:
+                time.sleep(1.0)
+                os.kill(kids[0].pid, signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    options = rel.ReleaseOptions(runtimes=("ort-cpu",), batches=(1,))
+    summary = rel.release("RegNetX_200MF", out=tmp_path / "d", options=options, jobs=1)
+    killer.join()
+    rec = summary.models[0]
+    assert rec.status is Status.ERROR and rec.stage == "worker" and "SIGKILL" in rec.reason
+    suite = _suites((tmp_path / "d" / "junit.xml").read_bytes())["p2o.release.RegNetX_200MF"]
+    assert suite.get("errors") == "1" and suite.find("testcase/error") is not None
+    assert (
+        not (tmp_path / "d" / ".work").exists() and not (tmp_path / "d" / "RegNetX_200MF").exists()
+    )

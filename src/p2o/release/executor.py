@@ -1,15 +1,25 @@
-"""Run the models of a plan: one process per model (paddle2onnx and Paddle are not safe to
-share in one process), ``jobs`` at a time; ``jobs=0`` runs them in this process (tests,
-debugging). A worker that dies becomes an ``error`` record (stage ``worker``); SIGINT or
-SIGTERM stops the workers, removes the work directories and re-raises."""
+"""Run the models of a plan: one fresh process per model (paddle2onnx and Paddle are not safe
+to share in one process), ``jobs`` at a time; ``jobs=0`` runs them in this process (tests,
+debugging).
+
+A worker that dies (a segfault, SIGKILL, running out of memory) becomes an ``error`` record
+(stage ``worker``); the others go on. SIGINT or SIGTERM stops the workers (SIGTERM first, so
+they remove their temporary folders; SIGKILL for one that does not stop in time), removes the
+work directories and re-raises.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import multiprocessing
+import multiprocessing.connection as mpc
 import shutil
+import signal
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from p2o import signals
 from p2o.release.plan import ReleaseOptions
@@ -17,10 +27,61 @@ from p2o.release.worker import WORK, build_model, worker_main
 from p2o.results import ModelRecord, Status
 
 Done = Callable[[ModelRecord], None]
+STOP_SECONDS = 20.0  # how long stopped workers get to clean up before SIGKILL
 
 
-def crashed(name: str, exc: BaseException) -> ModelRecord:
-    return ModelRecord(name, Status.ERROR, f"worker died: {exc!r}", stage="worker")
+def crashed(name: str, why: str) -> ModelRecord:
+    return ModelRecord(name, Status.ERROR, f"worker died: {why}", stage="worker")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code} without a record"
+
+
+def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str]) -> None:
+    """A worker process: one model, its record (or why not) sent back."""
+    try:
+        conn.send(("record", worker_main(args)))
+    except BaseException as exc:
+        conn.send(("raised", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Worker:
+    name: str
+    process: BaseProcess
+    conn: Any
+    message: tuple[str, Any] | None = None
+    waits: list[Any] = field(default_factory=list)
+
+    def record(self) -> ModelRecord:
+        if self.message is None:
+            return crashed(self.name, _exit_text(self.process.exitcode))
+        kind, payload = self.message
+        if kind == "record":
+            return ModelRecord.from_dict(payload)
+        return crashed(self.name, str(payload))
+
+
+def stop(processes: list[BaseProcess], seconds: float = STOP_SECONDS) -> None:
+    """SIGTERM every worker, wait for them, SIGKILL those still running."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + seconds
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 def run_in_process(
@@ -40,25 +101,43 @@ def run_pool(
     jobs: int,
     done: Done,
 ) -> dict[str, ModelRecord]:
-    records: dict[str, ModelRecord] = {}
     ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
+    pending = list(todo)
+    running: list[_Worker] = []
+    records: dict[str, ModelRecord] = {}
     try:
-        futures = {pool.submit(worker_main, (n, w, options.key(), str(dist))): n for n, w in todo}
-        for fut in cf.as_completed(futures):
-            name = futures[fut]
-            try:
-                records[name] = ModelRecord.from_dict(fut.result())
-            except Exception as exc:  # the worker process died (a segfault, SIGKILL, OOM)
-                records[name] = crashed(name, exc)
-            done(records[name])
+        while pending or running:
+            while pending and len(running) < jobs:
+                name, weights = pending.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                args = (name, weights, options.key(), str(dist))
+                proc = ctx.Process(target=_child, args=(send, args), name=f"p2o-{name}")
+                proc.start()
+                send.close()
+                running.append(_Worker(name, proc, recv, waits=[recv, proc.sentinel]))
+            ready = set(mpc.wait([w for r in running for w in r.waits]))
+            for r in list(running):
+                if r.conn in ready:  # read before the exit: a big record fills the pipe
+                    try:
+                        r.message = r.conn.recv()
+                    except (EOFError, OSError):
+                        pass
+                    r.waits.remove(r.conn)
+                if r.process.sentinel in ready:
+                    if r.conn in r.waits and r.message is None:
+                        try:
+                            r.message = r.conn.recv() if r.conn.poll() else None
+                        except (EOFError, OSError):
+                            pass
+                    r.conn.close()
+                    r.process.join()
+                    running.remove(r)
+                    records[r.name] = r.record()
+                    done(records[r.name])
     except BaseException:
-        for p in list(getattr(pool, "_processes", {}).values()):
-            p.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop([r.process for r in running])
         shutil.rmtree(dist / WORK, ignore_errors=True)
         raise
-    pool.shutdown()
     return records
 
 
