@@ -64,7 +64,7 @@ def test_int8_verify_passes_and_prints_the_accuracy_cost(int8, labelled, capsys)
     argv = ["verify", "--onnx", str(int8), "--model", NAME, "--batch", "1"]
     assert main([*argv, "--labels", str(labelled)]) == 0
     out = capsys.readouterr().out
-    assert "int8 agreement rule" in out and "accuracy cost vs paddle fp32" in out
+    assert "judged by the int8 agreement rule" in out and "accuracy cost vs paddle fp32" in out
     assert "64 evaluation crops" in out
     assert "paddle fp32 top-1 100.00%" in out  # labels are the reference's own predictions
     assert "ort-cpu int8: top-1" in out and "openvino int8: top-1" in out

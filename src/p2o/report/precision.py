@@ -14,7 +14,8 @@ def precision_lines(result: VerifyResult) -> list[str]:
         tuple(sorted(r.items())): r for r in (result.precision.get("rules") or {}).values() if r
     }
     for rule in rules.values():
-        lines.append("rule: " + acceptance.AgreementRule(**rule).describe())
+        rule_text = acceptance.AgreementRule(**rule).describe()
+        lines.append(f"not the element-wise tolerance: judged by the {rule_text}")
     for r in result.report.results:
         for o in r.outputs:
             cost = acceptance.describe(o)
