@@ -166,7 +166,7 @@ def test_cli_convert_json_and_errors(tmp_path, capsys):
         )
         == 0
     )
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out, parse_constant=pytest.fail)
     assert out["manifest"]["model"] == NAME and os.path.exists(out["onnx"])
     assert main(["convert", "--model", NAME, "-o", str(tmp_path / "c")]) == 2
     assert "--overwrite" in capsys.readouterr().err

@@ -358,7 +358,7 @@ def test_end_to_end_cli_on_a_tiny_model(
     )
     out = capsys.readouterr()
     assert code == 0
-    d = json.loads(out.out)  # stdout is only the JSON; logs went to stderr
+    d = json.loads(out.out, parse_constant=pytest.fail)  # only strict JSON on stdout
     assert "p2o bench:" in out.err
     assert d["threads"] == 1 and d["interleaved"] is True and d["batches"] == [1, 2]
     rows = {(t["runtime"], t["batch"]): t for t in d["timings"]}

@@ -120,7 +120,7 @@ def test_a_broken_conversion_fails(raw, paddle_dir, tmp_path, breaker, capsys):
         ]
     )
     assert code == 1
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out, parse_constant=pytest.fail)  # strict JSON
     assert out["passed"] is False
     assert all(r["status"] in ("failed", "error") for r in out["results"])
 
