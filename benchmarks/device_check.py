@@ -131,15 +131,18 @@ def cpu_verdict(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return {"exit_code": proc.returncode, "status": data.get("status"), "rows": rows}
 
 
+def convert_options(model: str) -> list[str]:
+    """The convert options for a GPU artifact: RedNet's involutions get the GPU body."""
+    return ["--involution-body", "gpu"] if model.startswith("RedNet") else []
+
+
 def make_artifact(model: str, precision: str, work: Path, reuse: bool) -> dict[str, Any]:
     """Convert ``model`` at ``precision`` and save its golden outputs (Paddle, ort-cpu)."""
     d = work / model / precision
     onnx_file, golden = d / "model.onnx", d / "golden.npz"
+    options = convert_options(model) + (["--precision", precision] if precision != "fp32" else [])
     if not (reuse and onnx_file.is_file() and golden.is_file()):
-        args = ["convert", "--model", model, "-o", str(d), "--overwrite", "-q"]
-        if precision != "fp32":
-            args += ["--precision", precision]
-        p2o(args)
+        p2o(["convert", "--model", model, "-o", str(d), "--overwrite", "-q", *options])
     args = ["verify", "--model", model, "--onnx", str(onnx_file), "--runtimes", "ort-cpu"]
     args += ["--batch", GOLDEN_BATCHES, "--save-golden", str(golden), "--json", "-q"]
     verify = p2o(args, check=False)
@@ -150,6 +153,7 @@ def make_artifact(model: str, precision: str, work: Path, reuse: bool) -> dict[s
         "precision": precision,
         "files": {"onnx": onnx_file, "golden": golden},
         "onnx_sha256": sha256_file(onnx_file),
+        "convert_options": options,
         "cpu_verify": cpu_verdict(verify),
     }
 
@@ -276,6 +280,10 @@ def calls_text(parts: list[dict[str, Any]], local: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _size(artifact: dict[str, Any]) -> int:
+    return sum(f.stat().st_size for f in artifact["files"].values())
+
+
 def prepare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     work, parts_dir = out / "work", out / "parts"
@@ -293,7 +301,8 @@ def prepare(args: argparse.Namespace) -> int:
     wheels += [Path(w) for w in args.wheel]
     members: list[tuple[str, Path]] = [(f"wheels/{w.name}", w) for w in wheels]
     plan_models: list[dict[str, Any]] = []
-    for a in sorted(artifacts, key=lambda a: a["files"]["onnx"].stat().st_size):
+    # fp32 first, smallest first: calls cut short still leave whole files to run
+    for a in sorted(artifacts, key=lambda a: (a["precision"] != "fp32", _size(a))):
         stem = f"models/{a['model']}/{a['precision']}"
         names = {"onnx": f"{stem}.onnx", "golden": f"{stem}.golden.npz"}
         members += [(names[k], a["files"][k]) for k in ("onnx", "golden")]
@@ -544,6 +553,17 @@ def make_env(venv: Path, wheels: list[Path], dry_run: bool) -> tuple[Path, dict[
     return python, extra_env, info
 
 
+def installable_here(wheel: Path) -> bool:
+    """Whether ``wheel``'s tags fit this interpreter (True when packaging cannot tell)."""
+    try:
+        from packaging.tags import sys_tags
+        from packaging.utils import parse_wheel_filename
+    except ImportError:
+        return True
+    supported = set(sys_tags())
+    return any(tag in supported for tag in parse_wheel_filename(wheel.name)[3])
+
+
 def library_path(python: Path) -> str:
     """LD_LIBRARY_PATH with the ``lib`` folders of the image's ``nvidia-*`` wheels first."""
     code = (
@@ -740,6 +760,12 @@ def run(args: argparse.Namespace) -> int:
     r.results["plan"] = {k: plan.get(k) for k in ("created", "git", "wheels", "problems")}
     wheels = [work / "bundle" / "wheels" / w for w in plan["wheels"]]
     wheels = [w for w in wheels if w.is_file()]
+    if args.dry_run:  # e.g. onnxruntime-gpu for the GPU machine's Python 3.12: not here
+        foreign = [w for w in wheels if not installable_here(w)]
+        wheels = [w for w in wheels if w not in foreign]
+        r.results["notes"] += [
+            f"dry run: {w.name} is not for this Python; not installed" for w in foreign
+        ]
     try:
         python, extra_env, install = make_env(work / "venv", wheels, args.dry_run)
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -799,8 +825,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _short(text: str, limit: int = 120) -> str:
-    text = " ".join(str(text).split()).replace("|", "/")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|")  # a table cell
 
 
 def _num(v: Any, fmt: str) -> str:
