@@ -49,7 +49,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 # --------------------------------------------------------------------------- status
 
@@ -218,6 +218,49 @@ def write_json(path: str | Path, obj: Any) -> None:
 T = TypeVar("T", bound="Result")
 
 
+TYPE = "type"
+"""Key naming a result's class when it is a subclass defined outside this module (e.g.
+``p2o.parity.acceptance:AgreementComparison``), so that ``from_dict`` rebuilds that class."""
+
+
+def _tagged(tp: type, value: Mapping[str, Any]) -> type:
+    """The subclass of ``tp`` that ``value`` names, else ``tp``."""
+    name = value.get(TYPE)
+    if not isinstance(name, str) or ":" not in name:
+        return tp
+    import importlib
+
+    module, _, qualname = name.partition(":")
+    if not module.startswith("p2o."):
+        return tp
+    try:
+        cls = getattr(importlib.import_module(module), qualname)
+    except (ImportError, AttributeError):
+        return tp
+    return cls if isinstance(cls, type) and issubclass(cls, tp) else tp
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    """A dataclass ``cls`` from plain data: each field decoded by its type, extras ignored."""
+    d = from_jsonable(dict(data))
+    hints = _hints(cls)
+    kwargs = {
+        f.name: _decode(hints[f.name], d[f.name])
+        for f in dataclasses.fields(cls)
+        if f.init and f.name in d
+    }
+    return cls(**kwargs)
+
+
 def _decode(tp: Any, value: Any) -> Any:
     if value is None:
         return None
@@ -226,7 +269,10 @@ def _decode(tp: Any, value: Any) -> Any:
         options = [a for a in args if a is not type(None)]
         return _decode(options[0], value) if len(options) == 1 else value
     if isinstance(tp, type) and issubclass(tp, Result):
-        return tp.from_dict(value) if value else None
+        result_cls: Any = _tagged(tp, value)
+        return result_cls.from_dict(value) if value else None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type) and isinstance(value, Mapping):
+        return _build(_tagged(tp, value), value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     if origin is list:
@@ -244,8 +290,6 @@ def _decode(tp: Any, value: Any) -> Any:
 class Result:
     """Mixin: ``to_dict`` from the dataclass fields plus ``_extra()``; ``from_dict`` by type."""
 
-    _hints: ClassVar[dict[type, dict[str, Any]]] = {}
-
     def _extra(self) -> dict[str, Any]:
         """Computed values written for readers (ignored by ``from_dict``)."""
         return {}
@@ -253,25 +297,14 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         assert dataclasses.is_dataclass(self)
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return _object({**d, **self._extra()})
-
-    @classmethod
-    def _field_types(cls) -> dict[str, Any]:
-        if cls not in Result._hints:
-            Result._hints[cls] = typing.get_type_hints(cls)
-        return Result._hints[cls]
+        cls = type(self)
+        tag = {} if cls.__module__ == __name__ else {TYPE: f"{cls.__module__}:{cls.__qualname__}"}
+        return _object({**tag, **d, **self._extra()})
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
-        d = from_jsonable(dict(data))
-        hints = cls._field_types()
-        assert dataclasses.is_dataclass(cls)
-        kwargs = {
-            f.name: _decode(hints[f.name], d[f.name])
-            for f in dataclasses.fields(cls)
-            if f.init and f.name in d
-        }
-        return cls(**kwargs)
+        built: T = _build(_tagged(cls, data), data)
+        return built
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
