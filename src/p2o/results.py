@@ -33,7 +33,10 @@ Results
 -------
 Dataclasses with ``to_dict()`` (strict-JSON-ready, computed fields such as ``status`` and
 ``reason`` included for readers) and ``from_dict()`` (computed fields ignored, nested
-results rebuilt by their type). The truth value of a result means "passed".
+results and dataclasses rebuilt by their type). A subclass defined in another module (the
+reduced-precision ``AgreementComparison``) writes ``"type": "module:Class"`` and loads back
+as itself. The truth value of a result means "passed": test ``is None``, not truth, when
+asking whether a result is there.
 """
 
 from __future__ import annotations
