@@ -146,6 +146,7 @@ def test_shard_outputs_merge(tmp_path):
         "RegNetX_400MF",
     ]
     assert len(_onnx_sums(tmp_path / "all")) == 2
+    assert merged.options == FAST.key()  # both shards ran with the same options
     from p2o.cli import main  # the same as a real subcommand
 
     shards = [str(tmp_path / "s1"), str(tmp_path / "s2")]

@@ -94,4 +94,16 @@ def merge(dists: Sequence[str | Path], out: str | Path) -> ReleaseSummary:
 
     order = {n: i for i, n in enumerate(list_models())}
     ordered = sorted(records.values(), key=lambda r: order.get(r.model, len(order)))
-    return write_aggregates(target, ordered, None, 0.0, {"merged_from": [str(d) for d in dists]})
+    run = {"merged_from": [str(d) for d in dists]}
+    return write_aggregates(target, ordered, _shared_options(dists), 0.0, run)
+
+
+def _shared_options(dists: Sequence[str | Path]) -> dict[str, Any] | None:
+    """The shards' release options when every shard wrote the same (None otherwise)."""
+    seen = []
+    for d in map(Path, dists):
+        try:
+            seen.append(loads_strict((d / "release.json").read_text()).get("options"))
+        except (OSError, ValueError, AttributeError):
+            return None
+    return seen[0] if seen and all(o == seen[0] for o in seen) else None
