@@ -14,9 +14,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         text = action.help or ""
         if "%(default)" in text or "(default" in text:
             return text
-        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS:
             return text
-        return text + " (default: %(default)s)"
+        if not action.option_strings:
+            return text
+        if isinstance(default, list | tuple):
+            return text + f" (default {','.join(map(str, default))})"
+        return text + " (default %(default)s)"
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

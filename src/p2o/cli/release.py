@@ -42,9 +42,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights-dir", metavar="DIR", help="<model>_pretrained.pdparams files")
     p.add_argument("--out", default="dist", metavar="DIST", help="output directory (default dist)")
-    p.add_argument("--tolerance", type=float, default=1e-4)
-    p.add_argument("--runtimes", type=name_list, default=list(rel.DEFAULT_RUNTIMES))
-    p.add_argument("--batch", type=int_list, default=[1, 4], metavar="1,4")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-4, help="verify's tolerance (default 1e-4)"
+    )
+    p.add_argument(
+        "--runtimes",
+        type=name_list,
+        default=list(rel.DEFAULT_RUNTIMES),
+        help=f"runtimes to verify on (default {','.join(rel.DEFAULT_RUNTIMES)})",
+    )
+    p.add_argument(
+        "--batch", type=int_list, default=[1, 4], metavar="1,4", help="batch sizes (default 1,4)"
+    )
     p.add_argument(
         "--bench",
         action=argparse.BooleanOptionalAction,
