@@ -350,6 +350,15 @@ class OutputComparison(Result):
         _set(self, "actual_shape", _tuple(self.actual_shape))
         _set(self, "worst_index", _tuple(self.worst_index))
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        if cls is OutputComparison and data.get("agreement") is not None:
+            # judged by a reduced-precision rule: rebuilt with its agreement metrics
+            from p2o.parity.acceptance import AgreementComparison
+
+            return AgreementComparison.from_dict(data)
+        return super().from_dict(data)
+
     def __bool__(self) -> bool:
         return self.passed
 
@@ -824,6 +833,8 @@ class ModelRecord(Result):
     bench: BenchResult | None = None
     bench_plot: str | None = None  # relative to the model's directory
     skipped_resume: bool = False
+    precisions: dict[str, VerifyResult] = field(default_factory=dict)
+    """Each precision beyond fp32 (``--precision fp32,int8``): its verify against Paddle fp32."""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

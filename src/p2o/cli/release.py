@@ -72,11 +72,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="BLOCK",
         help="convert with --align-groups BLOCK (artifacts for ONNX Runtime on CPU; default off)",
     )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        metavar="fp32,int8",
+        help="precisions to release per model: fp32 plus int8/fp16 artifacts (int8/model.onnx) "
+        "and bf16 (OpenVINO's hint), each verified against Paddle fp32 (docs/precision.md)",
+    )
     p.set_defaults(func=run)
 
 
 def run_merge(args: argparse.Namespace) -> int:
     return _finish(rel.merge(args.dirs, args.out), args.out)
+
+
+def parse_precisions(value: str) -> list[str]:
+    from p2o.parity.precisions import parse
+
+    return parse(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         seed=args.seed,
         align_groups=args.align_groups,
+        precisions=tuple(parse_precisions(args.precision)),
     )
     summary = rel.release(
         args.models,

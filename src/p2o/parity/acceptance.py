@@ -34,6 +34,7 @@ import numpy as np
 
 from p2o.errors import UsageError
 from p2o.parity.compare import OutputComparison, compare_outputs
+from p2o.results import Result
 
 TOP_K = 5
 UNBOUNDED = sys.float_info.max  # an element-wise tolerance nothing finite exceeds
@@ -41,7 +42,7 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
-class AgreementRule:
+class AgreementRule(Result):
     """Thresholds of one reduced precision; a comparison passes when it meets all of them."""
 
     precision: str
@@ -109,7 +110,7 @@ def effective_precision(artifact: str, runtime: str) -> str:
 
 
 @dataclass(frozen=True)
-class Agreement:
+class Agreement(Result):
     """The agreement metrics of one output (see the module docstring)."""
 
     samples: int

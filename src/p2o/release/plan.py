@@ -26,6 +26,7 @@ class ReleaseOptions:
     opset: int = 17
     simplifier: str = "onnxsim"
     align_groups: int = 0  # p2o convert --align-groups (0: off)
+    precisions: tuple[str, ...] = ("fp32",)  # --precision fp32,int8: one artifact (or hint) each
 
     def __post_init__(self) -> None:
         if self.align_groups == 1 or self.align_groups < 0:
@@ -37,11 +38,21 @@ class ReleaseOptions:
         d = asdict(self)
         d["runtimes"] = list(self.runtimes)
         d["batches"] = list(self.batches)
+        d["precisions"] = list(self.precisions)
+        if d["precisions"] == ["fp32"]:  # the key of a release made before the option
+            del d["precisions"]
         return d
 
     @classmethod
     def from_key(cls, d: dict[str, Any]) -> ReleaseOptions:
-        return cls(**{**d, "runtimes": tuple(d["runtimes"]), "batches": tuple(d["batches"])})
+        return cls(
+            **{
+                **d,
+                "runtimes": tuple(d["runtimes"]),
+                "batches": tuple(d["batches"]),
+                "precisions": tuple(d.get("precisions", ("fp32",))),
+            }
+        )
 
     def check(self) -> None:
         """UsageError for a bad tolerance or an unknown runtime (before anything runs)."""

@@ -89,22 +89,42 @@ def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, 
         )
     rec.verify = _relative_verify(result)
     rec.status, rec.reason = result.status, result.report.reason
+    artifacts: dict[str, Path] = {}
+    if len(options.precisions) > 1:
+        from p2o.release.precision import release_precisions
+
+        with _Stage(rec, "precision"):
+            artifacts = release_precisions(rec, weights, options, work, res.onnx_path)
+    statuses = [rec.status]
     if options.bench:
         with _Stage(rec, "bench"):
-            rec.bench = _relative_bench(_bench(res.onnx_path, rec.model, weights, options, work))
+            bench = _bench(res.onnx_path, rec.model, weights, options, work, artifacts)
+            rec.bench = _relative_bench(bench)
             rec.bench_plot = "bench.png" if (work / "bench.png").is_file() else None
-        rec.status = verdict([result.status, rec.bench.status])
+        statuses.append(rec.bench.status)
         rec.reason = rec.reason or rec.bench.reason
         if result.status is not Status.PASSED:
             rec.stage = "verify"
+    rec.status = verdict(statuses)
 
 
 def _bench(
-    onnx_path: Path, name: str, weights: str | None, options: ReleaseOptions, work: Path
+    onnx_path: Path,
+    name: str,
+    weights: str | None,
+    options: ReleaseOptions,
+    work: Path,
+    artifacts: dict[str, Path] | None = None,
 ) -> BenchResult:
     from p2o.parity import latency
+    from p2o.parity import precisions as pv
     from p2o.parity.plot import plot_latency
 
+    extra = None
+    if len(options.precisions) > 1:  # each precision beside its runtime's fp32, same run
+        extra = pv.variant_runners(
+            options.runtimes, options.precisions, artifacts or {}, latency.DEFAULT_THREADS
+        )
     result = latency.benchmark(
         name,
         onnx_file=onnx_path,
@@ -113,7 +133,10 @@ def _bench(
         runtimes=("paddle", *options.runtimes),
         batches=options.batches,
         iters=BENCH_ITERS,
+        extra_runners=extra,
     )
+    if extra:
+        result.notes.extend(pv.speedup_lines(result))
     if any(t.latency is not None for t in result.timings):
         plot_latency([result], work / "bench.png")
     return result
@@ -148,7 +171,8 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     page = model_report(rec, [f for f in ARTIFACTS if (work / f).is_file()] + [RECORD])
     for name_ in REPORTS:
         report.write(work / name_, page)
-    rec.artifacts = {f: sha256_file(work / f) for f in ARTIFACTS if (work / f).is_file()}
+    files = [*ARTIFACTS, *(f"{p}/{f}" for p in options.precisions for f in ARTIFACTS[:2])]
+    rec.artifacts = {f: sha256_file(work / f) for f in files if (work / f).is_file()}
     (work / RECORD).write_text(dumps_strict(rec))
     final = Path(dist) / name
     if final.exists():

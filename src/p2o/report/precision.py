@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from p2o.results import VerifyResult
+from p2o.report.table import Row, Table
+from p2o.results import ModelRecord, VerifyResult
 
 
 def precision_lines(result: VerifyResult) -> list[str]:
@@ -30,3 +31,51 @@ def precision_lines(result: VerifyResult) -> list[str]:
         )
         lines.extend(a.describe() for a in result.accuracy)
     return lines
+
+
+PRECISION_COLUMNS = [
+    "precision",
+    "runtime",
+    "status",
+    "speed-up",
+    "mean cosine",
+    "top-1 agree",
+    "top-5 contain",
+    "range error",
+]
+
+
+def precision_table(rec: ModelRecord) -> Table | None:
+    """A release model's precisions side by side: accuracy cost vs Paddle fp32 and the
+    speed-up vs the same runtime's fp32 (from the bench, when it ran); None: fp32 only."""
+    from p2o.parity.precisions import speedups
+    from p2o.report.table import status_text
+
+    if not rec.precisions:
+        return None
+    batch = rec.verify.batches[0] if rec.verify is not None and rec.verify.batches else 1
+    speed = speedups(rec.bench).get(batch, {}) if rec.bench is not None else {}
+    rows = []
+    for p, v in rec.precisions.items():
+        for r in v.report.results:
+            if r.batch not in (None, batch):
+                continue
+            m = next((a for o in r.outputs if (a := getattr(o, "agreement", None))), None)
+            x = speed.get(f"{r.runtime} {p}")
+            cells = {
+                "precision": p,
+                "runtime": r.runtime,
+                "status": status_text(r.status),
+                "speed-up": "-" if x is None else f"{x:.2f}x",
+                "mean cosine": "-" if m is None else f"{m.cosine:.5f}",
+                "top-1 agree": "-" if m is None else f"{m.top1:.1%}",
+                "top-5 contain": "-" if m is None else f"{m.top5:.1%}",
+                "range error": "-" if m is None else f"{m.range_error:.3g}",
+            }
+            rows.append(Row(cells, r.status, f"{r.runtime}[{p}]", r.reason))
+    return Table(
+        f"{rec.model}: precisions (accuracy cost vs Paddle fp32, speed-up vs the runtime's fp32)",
+        list(PRECISION_COLUMNS),
+        rows,
+        suite=f"p2o.release.{rec.model}.precision",
+    )

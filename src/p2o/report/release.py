@@ -7,6 +7,7 @@ import dataclasses
 
 from p2o.report.bench import bench_report, measured_table
 from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
+from p2o.report.precision import precision_table
 from p2o.report.table import Image, Report, Row, Table, first_line, status_text
 from p2o.results import ModelRecord, ReleaseSummary, RuntimeResult, Status
 
@@ -121,6 +122,7 @@ def release_report(summary: ReleaseSummary) -> Report:
     ]
     for rec in summary.models:
         sections.append(model_table(rec, link=_page(rec)))
+        sections += [t for t in (precision_table(rec),) if t is not None]
         sections += _bench_sections(rec, f"{rec.model}/")
     return Report(
         title="p2o release",
@@ -158,6 +160,7 @@ def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
             notes.append(v.divergence.describe())
         notes += v.notes
     sections: list[Table | Image] = [model_table(rec)]
+    sections += [t for t in (precision_table(rec),) if t is not None]
     if rec.bench is not None:
         page = bench_report(rec.bench, rec.bench_plot)
         sections += [dataclasses.replace(t, verdict=None) for t in page.tables[:2]]

@@ -1,0 +1,59 @@
+"""A release's precisions beyond fp32 (``p2o release --precision fp32,int8``).
+
+For each: an INT8 / fp16 artifact converted into ``<model>/<precision>/`` (``model.onnx`` and
+``manifest.json``) and verified against the Paddle fp32 reference under its acceptance rule,
+or, for bf16, the fp32 artifact verified with the bf16 runtime hint. Each verify result goes
+into the record (``precisions``); any that does not pass makes the model fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from p2o.parity.precisions import RUNTIME_ONLY
+from p2o.release.plan import ReleaseOptions
+from p2o.results import ModelRecord, Status, verdict
+
+
+def release_precisions(
+    rec: ModelRecord, weights: str | None, options: ReleaseOptions, work: Path, fp32: Path
+) -> dict[str, Path]:
+    """Convert and verify every precision beyond fp32; returns the artifacts made."""
+    from p2o.converter import convert
+    from p2o.parity.verify import verify
+
+    artifacts: dict[str, Path] = {}
+    for p in options.precisions:
+        if p == "fp32":
+            continue
+        if p in RUNTIME_ONLY:
+            onnx_file, runtime_precision = fp32, p
+        else:
+            res = convert(
+                rec.model,
+                weights=weights,
+                seed=options.seed,
+                out_dir=work / p,
+                opset=options.opset,
+                simplifier=options.simplifier,
+                precision=p,
+            )
+            onnx_file, runtime_precision = res.onnx_path, "fp32"
+            artifacts[p] = onnx_file
+        result = verify(
+            rec.model,
+            onnx_file=onnx_file,
+            weights=weights,
+            seed=options.seed,
+            runtimes=options.runtimes,
+            batches=options.batches[:1],
+            precision=runtime_precision,
+            strict=options.strict,
+        )
+        relative = "model.onnx" if p in RUNTIME_ONLY else f"{p}/model.onnx"
+        rec.precisions[p] = dataclasses.replace(result, onnx_file=relative)
+        if result.status is not Status.PASSED and rec.status is Status.PASSED:
+            rec.stage, rec.reason = "precision", f"{p}: {result.report.reason}"
+    rec.status = verdict([rec.status, *(v.status for v in rec.precisions.values())])
+    return artifacts
