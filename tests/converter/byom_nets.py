@@ -113,13 +113,16 @@ def build(name: str, seed: int = 0) -> Any:
     return net
 
 
-def export(name: str, out: str | Path, prefix: str = "inference") -> Path:
-    """``paddle.jit.save`` of net ``name`` into ``out/prefix.*``; returns ``out``."""
+def export(
+    name: str, out: str | Path, prefix: str = "inference", shape: list[int | None] | None = None
+) -> Path:
+    """``paddle.jit.save`` of net ``name`` into ``out/prefix.*`` (input ``shape``, default
+    ``SHAPES[name]``); returns ``out``."""
     import paddle
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = paddle.static.InputSpec(SHAPES[name], "float32", INPUT_NAMES[name])
+    spec = paddle.static.InputSpec(shape or SHAPES[name], "float32", INPUT_NAMES[name])
     with paddle.utils.unique_name.guard():
         net = build(name)
         paddle.jit.save(net, str(out / prefix), input_spec=[spec])

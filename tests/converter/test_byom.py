@@ -253,3 +253,15 @@ def test_sigterm_during_conversion_leaves_nothing(byom: Path, tmp_path: Path, wo
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) != 0
     assert list(private.iterdir()) == [] and not (work / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_fixed_batch_program_is_verified_at_its_batch(tmp_path: Path, work: Path, capsys):
+    from tests.converter import byom_nets
+
+    byom_nets.export("mobile", tmp_path / "b1", shape=[1, 3, 192, 192])
+    code, out, err = _run(capsys, "convert", "--paddle-model", "../b1", "-o", "o")
+    assert code == 0, err
+    code, out, err = _run(capsys, "verify", "--onnx", "o/model.onnx", "--paddle-model", "../b1")
+    assert code == 0, out + err  # not an error at the default batch 4
+    assert "batch size is fixed to 1: verified at batch 1 only" in out + err

@@ -213,6 +213,10 @@ def verify(
         assert isinstance(paddle_model, PaddleModelSource)  # opened by @with_paddle_model
         shape, pp = paddle_model.input_shape, paddle_model.preprocess
         meta = paddle_model.identity()
+        n = paddle_model.fixed_batch
+        if n is not None and set(batches) != {n}:  # the program runs at that batch size only
+            notes.append(f"the program's batch size is fixed to {n}: verified at batch {n} only")
+            batches = [n]
     assert onnx_path is not None
     from p2o.converter.precision import detect
 
