@@ -9,17 +9,17 @@ in parts small enough for one transfer each, and one command that runs the whole
         the fp16 artifact), ``p2o verify --save-golden`` against Paddle on ort-cpu, the p2o
         wheel and the wheels the GPU machine lacks (onnxruntime-gpu for CUDA 13), all in one
         tar split into parts under 60 MiB, with their SHA-256 in ``parts/MANIFEST.json``.
-    python3 benchmarks/device_check.py receive [--from device-check/parts]
+    python3 benchmarks/device_check.py receive --from device-check/parts
         there, one call per part: checks the carried part against the manifest and keeps it
         in ``.device-check/parts`` (ignored by git, so it stays while the machine is warm).
-    python3 benchmarks/device_check.py run --out "$OUT" [--from device-check/parts]
+    python3 benchmarks/device_check.py run --from device-check/parts --out "$OUT"
         there, last call: receives what is carried, joins and checks the parts, installs the
         wheels without network into a venv that reuses the image's packages, then
         ``p2o runtimes``, ``p2o verify --golden`` on ort-cuda (fp32 with TF32 off, and the
         fp16 artifact) and ort-trt (skipped, with the reason, where TensorRT is missing),
         and ``p2o bench`` on ort-cuda at batch 1, 4 and 8 (IO binding); ``results.json``,
         ``summary.md`` and ``log.txt`` in the output folder, rewritten after every step.
-    ... run --dry-run --from DIR --out DIR
+    ... run --dry-run --parts device-check/parts --out DIR
         the rehearsal on a CPU machine: ort-cpu stands in for the GPU runtimes, Paddle,
         paddle2onnx and OpenVINO are blocked inside the venv, as on the GPU machine.
 
@@ -271,9 +271,9 @@ def calls_text(parts: list[dict[str, Any]], local: Path) -> str:
         carry = [str(local / MANIFEST), str(local / part["name"])]
         last = i == len(parts) - 1
         cmd = (
-            "PYTHONUNBUFFERED=1 python3 benchmarks/device_check.py run --out $OUT"
+            f"PYTHONUNBUFFERED=1 python3 benchmarks/device_check.py run --from {local} --out $OUT"
             if last
-            else "python3 benchmarks/device_check.py receive"
+            else f"python3 benchmarks/device_check.py receive --from {local}"
         )
         timeout = 570 if last else 60
         lines.append(f"{i + 1}. carry {json.dumps(carry)}, timeout_s {timeout}: `{cmd}`")
@@ -744,7 +744,7 @@ def run(args: argparse.Namespace) -> int:
     r = Runner(out, None, dict(os.environ), started + args.deadline)
     r.results |= {"format": "p2o-device-check/1", "dry_run": args.dry_run}
     try:
-        received = receive(Path(args.source), stash)
+        received = receive(Path(args.source), stash) if args.source else []
         bundle = join_and_extract(stash, work / "bundle")
     except Refused as exc:
         print(f"device_check: error: {exc}", file=sys.stderr)
@@ -943,7 +943,9 @@ def main(argv: list[str] | None = None) -> int:
     rc.set_defaults(func=receive_cmd)
     r = sub.add_parser("run", help="on the GPU machine: join, install, verify, bench")
     r.add_argument("--out", required=True, help="output folder ($OUT on the device)")
-    r.add_argument("--from", dest="source", default=str(LOCAL_PARTS))
+    r.add_argument(
+        "--from", dest="source", help="receive the parts carried here first (the last call)"
+    )
     r.add_argument("--parts", default=str(STASH))
     r.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "p2o-device-check"))
     r.add_argument("--dry-run", action="store_true", help="ort-cpu in place of the GPU runtimes")

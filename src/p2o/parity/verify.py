@@ -274,7 +274,7 @@ def verify(
                     {
                         **meta,
                         **onnx_identity(onnx_path),
-                        "preprocessing": preprocessing_of(inputs, pp),
+                        "preprocessing": preprocessing_of(inputs, pp or model_pp),
                         "reference": REFERENCE,
                         "inputs": inputs_desc,
                         "tools": tool_versions(),
