@@ -3,7 +3,7 @@
 For each model (all, or those matching the patterns given): Paddle Inference with oneDNN
 on the exported network, ONNX Runtime CPU and OpenVINO f32 on p2o's ONNX file, the same
 thread count for all, measured interleaved (round-robin after each one's warm-up, see
-``p2o.parity.latency``). One row per model: the three p50 latencies and the ratios
+``p2o.bench``). One row per model: the three p50 latencies and the ratios
 ort/paddle, openvino/paddle and best-onnx/paddle (p50 over p50, from the same run; < 1
 means the ONNX engine is faster); then a summary line. Target: best-onnx/paddle <= 1 for
 every model, and ort/paddle <= 1 too.
@@ -35,8 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from p2o.bench import BenchResult, benchmark, machine_info, no_spin_env
 from p2o.errors import NotApplicable, P2OError
-from p2o.parity.latency import BenchResult, benchmark, machine_info, no_spin_env
 from p2o.runtimes.base import Runner
 from p2o.runtimes.onnxruntime import OrtCpuRunner
 from p2o.zoo import list_models

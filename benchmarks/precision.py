@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import onnx
 
+from p2o.bench import machine_info, measure_runners, no_spin_env
 from p2o.converter import convert
 from p2o.converter.manifest import Manifest
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.int8 import scale_weight_scale
 from p2o.parity import acceptance
-from p2o.parity.latency import machine_info, measure_runners, no_spin_env
 from p2o.runtimes import registry as rt
 
 MODELS = ("RedNet26", "ReXNet_1_0", "RegNetX_4GF", "Res2Net50_vd_26w_4s", "ResNeSt50")

@@ -249,6 +249,7 @@ def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, ca
     m = onnx.load(str(raw))
     break_conv_weight(m)
     broken = _save(m, tmp_path / "broken.onnx")
+    capsys.readouterr()  # the progress lines of the verify above
     code = main(["verify", "--onnx", broken, "--golden", str(g), "--runtimes", "ort-cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err

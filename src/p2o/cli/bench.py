@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+from p2o import bench
 from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
 from p2o.errors import UsageError
-from p2o.parity import latency
 
 
 def int_list(value: str, what: str) -> list[int]:
@@ -40,23 +40,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--runtimes",
         metavar="A,B",
-        help=f"comma-separated (default {','.join(latency.DEFAULT_RUNTIMES)}; see `p2o runtimes`)",
+        help=f"comma-separated (default {','.join(bench.DEFAULT_RUNTIMES)}; see `p2o runtimes`)",
     )
     p.add_argument("--batch", default="1", metavar="1,4,8", help="batch sizes (default 1)")
     p.add_argument(
         "--threads",
         type=int,
-        default=latency.DEFAULT_THREADS,
-        help=f"threads of every CPU engine (default {latency.DEFAULT_THREADS})",
+        default=bench.DEFAULT_THREADS,
+        help=f"threads of every CPU engine (default {bench.DEFAULT_THREADS})",
     )
     p.add_argument(
         "--warmup",
         type=int,
-        default=latency.DEFAULT_WARMUP,
-        help=f"untimed runs per runtime and batch size (default {latency.DEFAULT_WARMUP})",
+        default=bench.DEFAULT_WARMUP,
+        help=f"untimed runs per runtime and batch size (default {bench.DEFAULT_WARMUP})",
     )
     n = p.add_mutually_exclusive_group()
-    n.add_argument("--iters", type=int, help=f"timed rounds (default {latency.DEFAULT_ITERS})")
+    n.add_argument("--iters", type=int, help=f"timed rounds (default {bench.DEFAULT_ITERS})")
     n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
     p.add_argument(
@@ -102,16 +102,16 @@ def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) ->
                 artifacts[p] = pv.ensure_artifact(
                     args.model, p, weights_of(args), args.seed, args.work_dir
                 )
-    names = runtimes or [n for n in latency.DEFAULT_RUNTIMES if n != "paddle"]
+    names = runtimes or [n for n in bench.DEFAULT_RUNTIMES if n != "paddle"]
     return pv.variant_runners(names, wanted, artifacts, args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
     from p2o.parity import plot
 
-    latency.no_spin_env()  # before any Paddle inference: see docs/bench.md, spin-waits
+    bench.no_spin_env()  # before any Paddle inference: see docs/bench.md, spin-waits
     if args.report:
-        latency.check_report_path(args.report)
+        bench.check_report_path(args.report)
     if args.plot:
         plot.check_plot_path(args.plot)
     runtimes = None
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     extra = None
     if args.precisions:
         extra = _precision_variants(args, runtimes)
-    result = latency.benchmark(
+    result = bench.benchmark(
         args.model,
         onnx_file=args.onnx,
         paddle_model=args.paddle_model,
@@ -148,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         _log(f"plot: {plot.plot_latency([result], args.plot)}")
     if args.report:
-        latency.write_report(args.report, result, args.plot)
+        bench.write_report(args.report, result, args.plot)
         _log(f"report: {args.report}")
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(latency.table(result))
+        print(bench.table(result))
     return 0

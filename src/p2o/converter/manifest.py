@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -81,6 +82,25 @@ class Manifest:
         from p2o.results import loads_strict
 
         return cls.from_dict(loads_strict(Path(path).read_text()))
+
+
+IDENTITY_PREFIX = "p2o."
+
+
+def identity(model: str, source: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """What the ONNX file is a conversion of (written into its ``metadata_props``)."""
+    return {
+        "p2o.model": model,
+        "p2o.source_kind": str(source.get("kind", "")),
+        "p2o.weights": str(source.get("weights", "")),
+        "p2o.weights_sha256": str(source.get("weights_sha256", "")),
+        "p2o.options": json.dumps(options, sort_keys=True),
+    }
+
+
+def read_identity(model: Any) -> dict[str, str]:
+    """The ``p2o.*`` entries of an ONNX model's ``metadata_props`` ({} for a foreign file)."""
+    return {p.key: p.value for p in model.metadata_props if p.key.startswith(IDENTITY_PREFIX)}
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import math
 import tempfile
 import time
@@ -26,7 +25,14 @@ import onnx
 from p2o import __version__, progress
 from p2o.converter import boundary, export, paddle2onnx, simplify
 from p2o.converter.align_groups import align_groups as align_groups_pass
-from p2o.converter.manifest import Manifest, TensorSpec, tool_versions, write_atomic
+from p2o.converter.manifest import (
+    IDENTITY_PREFIX,
+    Manifest,
+    TensorSpec,
+    identity,
+    tool_versions,
+    write_atomic,
+)
 from p2o.converter.ops.involution_match import Lowering, find_lowerings
 from p2o.converter.precision import PrecisionOptions
 from p2o.errors import CheckFailed, UsageError
@@ -462,24 +468,6 @@ def _align(model: onnx.ModelProto, block: int, proof: _Proof) -> dict[str, Any]:
             )
         _check(model, "model with aligned groups")
     return report.to_dict()
-
-
-IDENTITY_PREFIX = "p2o."
-
-
-def identity(model: str, source: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
-    """What the ONNX file is a conversion of (written into its ``metadata_props``)."""
-    return {
-        "p2o.model": model,
-        "p2o.weights": str(source.get("weights", "")),
-        "p2o.weights_sha256": str(source.get("weights_sha256", "")),
-        "p2o.options": json.dumps(options, sort_keys=True),
-    }
-
-
-def read_identity(model: onnx.ModelProto) -> dict[str, str]:
-    """The ``p2o.*`` entries of an ONNX model's ``metadata_props`` ({} for a foreign file)."""
-    return {p.key: p.value for p in model.metadata_props if p.key.startswith(IDENTITY_PREFIX)}
 
 
 def _stamp(model: onnx.ModelProto, ident: dict[str, str]) -> bytes:

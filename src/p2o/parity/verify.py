@@ -7,22 +7,26 @@ Sources (one of):
 - ``onnx_file`` + a zoo model (with its weights or seed): the network is the reference;
 - ``onnx_file`` + ``golden``: saved inputs and reference outputs, no Paddle needed.
 
-Each runtime runs every batch size of the inputs; one ``RuntimeResult`` per runtime and
-batch size, compared to the reference at that batch size. When a runtime fails and the
-Paddle network is at hand, the first diverging layer is located.
+Which model, weights, ONNX file and reference: ``p2o.subject`` (by content; an ONNX file
+whose identity names another model or weights is refused, exit 2). Paddle's reference is
+computed once per sample (and kept in p2o's cache by content), then sliced for each batch
+size. Each runtime runs every batch size; one ``RuntimeResult`` per runtime and batch size. A
+runtime that cannot run the asked precision is skipped with the reason, like a missing
+package. When a runtime fails and the Paddle network is at hand, the first diverging layer
+is located.
 """
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from p2o import subject
 from p2o.converter.source import PaddleModelSource, with_paddle_model
 from p2o.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.parity import acceptance
@@ -85,46 +89,40 @@ def run_batches(runner: Any, x: np.ndarray, batch: int) -> dict[str, np.ndarray]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-@contextlib.contextmanager
-def _reference_dir(model: str | None, paddle_model: Any, net: Any) -> Iterator[Any]:
-    if paddle_model is not None:
-        yield paddle_model.files  # type: ignore[union-attr]
-    elif net is not None:
-        from p2o.converter.export import export_static
-
-        with tempfile.TemporaryDirectory(prefix="p2o-ref-") as tmp:
-            export_static(net, tmp)
-            yield Path(tmp)
-    else:
-        yield None
+def batch_indices(n: int, batch: int) -> np.ndarray:
+    """Which of ``n`` samples make up whole batches of ``batch`` (repeated when fewer)."""
+    idx = np.arange(n)
+    if n < batch:
+        idx = np.resize(idx, batch)
+    return idx[: len(idx) // batch * batch]
 
 
-def _ensure_onnx(model: str, weights: Any, seed: int, work_dir: Path | None) -> Path:
-    """Reuse an up-to-date default conversion of ``model`` in the work dir, or convert."""
-    from p2o.converter import convert
-    from p2o.converter.manifest import Manifest, tool_versions
-    from p2o.converter.pipeline import DEFAULT_OPTIONS
+@dataclass
+class _Data:
+    """The inputs at every batch size and the reference's outputs for them."""
 
-    out = (work_dir or Path("p2o-out")) / model
-    manifest = out / "manifest.json"
-    if manifest.is_file() and (out / "model.onnx").is_file():
-        try:
-            m = Manifest.load(manifest)
-            from p2o.zoo.weights import sha256_file
+    x_by_batch: dict[int, np.ndarray]
+    reference: dict[int, dict[str, np.ndarray]]
+    reference_name: str
+    model_name: str
+    inputs_desc: str
+    golden_saved: str | None = None
 
-            fresh = (
-                m.tools == tool_versions()
-                # a manifest older than an option has that option's default
-                and {**DEFAULT_OPTIONS, **m.options} == DEFAULT_OPTIONS
-                and m.source.get("weights")
-                == (f"synthetic(seed={seed})" if weights is None else str(weights))
-                and sha256_file(out / "model.onnx") == m.onnx_sha256
-            )
-            if fresh:
-                return out / "model.onnx"
-        except (OSError, ValueError, TypeError, KeyError):
-            pass
-    return convert(model, weights=weights, seed=seed, out_dir=out, overwrite=True).onnx_path
+    @property
+    def batches(self) -> list[int]:
+        return sorted(self.x_by_batch)
+
+
+@dataclass
+class _Checks:
+    """How every runtime's outputs are judged, and the labelled images' logits so far."""
+
+    tol: float
+    overrides: dict[str, float] | None
+    rules: acceptance.Rules
+    threads: int
+    x_labelled: np.ndarray | None = None
+    labelled_out: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @with_paddle_model
@@ -154,11 +152,139 @@ def verify(
     class_list: str | Path | None = None,
     max_accuracy_drop: float | None = None,
 ) -> VerifyResult:
+    """Every runtime against the reference, at every batch size (see the module docstring)."""
     tol = check_tolerance(tolerance)
-    runtimes = list(dict.fromkeys(runtimes))
-    for name in runtimes:
+    names = _check_args(model, onnx_file, paddle_model, golden, runtimes, batches)
+    if onnx_file is not None:
+        _check_onnx_file(Path(onnx_file))
+    labelled = _load_labels(labels, class_list, golden)
+    assert paddle_model is None or isinstance(paddle_model, PaddleModelSource)  # opened
+    subj = subject.resolve(
+        model,
+        onnx_file=onnx_file,
+        paddle_model=paddle_model,
+        weights=weights,
+        seed=seed,
+        work_dir=work_dir,
+    )
+    assert subj.onnx_path is not None
+    notes: list[str] = []
+    batches = _fixed_batch(subj, batches, notes)
+    from p2o.converter.precision import detect
+
+    rules = acceptance.Rules(detect(subj.onnx_path), precision, dict(rule_overrides or {}))
+    checks = _Checks(tol, output_tolerances, rules, threads)
+    with subject.paddle_dir(subj.reference) as ref_dir:
+        if golden is not None:
+            data = _golden_data(golden, subj.onnx_path, notes)
+        else:
+            x, desc = _inputs(subj, inputs, rules, names)
+            data = _paddle_data(subj, ref_dir, x, desc, inputs, batches, threads, save_golden)
+        if labelled is not None:
+            checks.x_labelled = labelled.load(_crop_preprocess(subj))
+            ref = reference_outputs(ref_dir, checks.x_labelled, threads, chunk=1)
+            checks.labelled_out[REFERENCE] = _first(ref)
+        results = [
+            r
+            for name in names
+            for r in _run_runtime(
+                name, ref_dir if rt.kind(name) == "paddle" else subj.onnx_path, data, checks
+            )
+        ]
+    accuracy: list[AccuracyResult] = []
+    if labelled is not None:
+        accuracy, results = _accuracy(
+            labelled, checks.labelled_out, results, rules, max_accuracy_drop
+        )
+    report = ParityReport(
+        data.model_name, tol, data.reference_name, results, strict, dict(output_tolerances or {})
+    )
+    divergence = None
+    net = None if subj.reference is None else subj.reference.net
+    failed = any(r.status == "failed" for r in results)
+    if localize and net is not None and failed and not rules.reduced(names):
+        # (layer by layer at an fp32 tolerance means nothing for a reduced precision)
+        x = data.x_by_batch[data.batches[0]][:1]
+        divergence = _localize(net, subj.onnx_path, x, tol, notes)
+    return VerifyResult(
+        report,
+        str(subj.onnx_path),
+        data.inputs_desc,
+        data.batches,
+        divergence,
+        data.golden_saved,
+        notes,
+        precision=rules.to_dict(names),
+        accuracy=accuracy,
+        labels=None if labelled is None else labelled.source,
+    )
+
+
+def _fixed_batch(subj: subject.Subject, batches: Sequence[int], notes: list[str]) -> list[int]:
+    """The batch sizes to run: a Paddle program with a fixed batch size runs at that one only."""
+    src = None if subj.reference is None else subj.reference.source
+    n = None if src is None else src.fixed_batch
+    if n is not None and set(batches) != {n}:
+        notes.append(f"the program's batch size is fixed to {n}: verified at batch {n} only")
+        return [n]
+    return list(batches)
+
+
+def _load_labels(
+    labels: str | Path | None, class_list: str | Path | None, golden: str | Path | None
+) -> Any:
+    if labels is None:
+        return None
+    if golden is not None:
+        raise UsageError("--labels needs the Paddle reference; it cannot run with --golden")
+    from p2o.parity.labels import load_labels
+
+    return load_labels(labels, class_list)
+
+
+def _crop_preprocess(subj: subject.Subject) -> Any:
+    """The Paddle model's preprocessing, else the zoo model's (crops, labelled images)."""
+    ref = subj.reference
+    if ref is None:
+        return None
+    if ref.preprocess is not None or ref.kind != "zoo":
+        return ref.preprocess
+    from p2o.zoo import model_info
+
+    return model_info(ref.name).preprocess
+
+
+def _inputs(
+    subj: subject.Subject, inputs: str, rules: acceptance.Rules, names: list[str]
+) -> tuple[np.ndarray, str]:
+    """The samples: ``--inputs``, or enough evaluation crops for a reduced precision's rule."""
+    pp = None if subj.reference is None else subj.reference.preprocess
+    if inputs == "samples" and rules.reduced(names):  # agreement needs many samples
+        from p2o.zoo import crops
+
+        count = rules.samples(names)
+        x = crops.crop_batch("evaluation", count, _crop_preprocess(subj))
+        desc = f"{count} evaluation crops of the bundled photographs"
+    else:
+        x, desc = load_inputs(inputs, subj.shape, pp)
+    if pp is not None:
+        desc += f"; preprocessing {pp.describe()}"
+    return x, desc
+
+
+def _check_args(
+    model: str | None,
+    onnx_file: str | Path | None,
+    paddle_model: Any,
+    golden: str | Path | None,
+    runtimes: Sequence[str],
+    batches: Sequence[int],
+) -> list[str]:
+    """The runtimes to run, after every argument was checked (UsageError otherwise)."""
+    names = list(dict.fromkeys(runtimes))
+    for name in names:
         rt.get(name)
-    if not runtimes:
+    if not names:
         raise UsageError("no runtime to verify")
     if any(int(b) < 1 for b in batches):
         raise UsageError(f"batch sizes must be >= 1, got {list(batches)}")
@@ -178,155 +304,99 @@ def verify(
         raise UsageError("give either --model or --paddle-model as the reference, not both")
     if onnx_file is not None and not Path(onnx_file).is_file():
         raise UsageError(f"ONNX file not found: {onnx_file}")
-    onnx_path = Path(onnx_file) if onnx_file is not None else None
-    if onnx_path is not None:
-        _check_onnx_file(onnx_path)
-    if labels is not None and golden is not None:
-        raise UsageError("--labels needs the Paddle reference; it cannot run with --golden")
-    labelled = None
-    if labels is not None:
-        from p2o.parity.labels import load_labels
+    return names
 
-        labelled = load_labels(labels, class_list)
 
-    notes: list[str] = []
-    net = None
-    shape: tuple[int, int, int] = (3, 224, 224)
-    pp = None
-    model_pp = None  # a zoo model's preprocessing, for crops and labelled images
-    meta: dict[str, Any] = {}
-    if model is not None:
-        from p2o.converter.pipeline import state_sha256
-        from p2o.zoo import create_model, model_info
+def _golden_data(golden: str | Path, onnx_path: Path, notes: list[str]) -> _Data:
+    g = Golden.load(golden)
+    if (note := g.check_onnx(onnx_path)) is not None:  # refuses another file's golden
+        notes.append(note)
+    return _Data(
+        g.inputs,
+        g.outputs,
+        f"golden:{g.meta.get('reference', REFERENCE)}",
+        str(g.meta.get("model", onnx_path.stem)),
+        f"golden inputs of {golden} ({g.meta.get('inputs', '?')})",
+    )
 
-        shape, model_pp = model_info(model).input_shape, model_info(model).preprocess
-        net = create_model(model, weights=weights, seed=seed)
+
+def _paddle_data(
+    subj: subject.Subject,
+    ref_dir: Any,
+    x: np.ndarray,
+    desc: str,
+    inputs: str,
+    batches: Sequence[int],
+    threads: int,
+    save_golden: str | Path | None,
+) -> _Data:
+    """Paddle's outputs for the samples: computed once per sample, sliced for each batch."""
+    assert ref_dir is not None and subj.reference is not None and subj.onnx_path is not None
+    batch_list = sorted({int(b) for b in batches})
+    index = {b: batch_indices(len(x), b) for b in batch_list}
+    if len(batch_list) == 1:  # whole batches of that size (a fixed-batch program needs them)
+        rows = index[batch_list[0]]
+    else:  # every sample some batch size uses, once
+        rows = np.unique(np.concatenate(list(index.values())))
+    outputs = reference_outputs(ref_dir, x[rows], threads, chunk=max(batch_list))
+    x_by_batch, reference = {}, {}
+    for b in batch_list:
+        at = index[b] if len(batch_list) == 1 else np.searchsorted(rows, index[b])
+        x_by_batch[b] = x[index[b]]
+        reference[b] = {k: v[at] for k, v in outputs.items()}
+    data = _Data(x_by_batch, reference, REFERENCE, subj.reference.name, desc)
+    if save_golden is not None:
+        from p2o.converter.manifest import tool_versions
+
         meta = {
-            "model": model,
-            "weights": "synthetic" if weights is None else str(weights),
-            "seed": seed,
-            "weights_sha256": state_sha256(net),
+            **subj.reference.identity,
+            **onnx_identity(subj.onnx_path),
+            "preprocessing": preprocessing_of(inputs, _crop_preprocess(subj)),
+            "reference": REFERENCE,
+            "inputs": desc,
+            "tools": tool_versions(),
+            "threads": threads,
         }
-        if onnx_path is None:
-            onnx_path = _ensure_onnx(model, weights, seed, Path(work_dir) if work_dir else None)
-    elif paddle_model is not None:
-        assert isinstance(paddle_model, PaddleModelSource)  # opened by @with_paddle_model
-        shape, pp = paddle_model.input_shape, paddle_model.preprocess
-        meta = paddle_model.identity()
-        n = paddle_model.fixed_batch
-        if n is not None and set(batches) != {n}:  # the program runs at that batch size only
-            notes.append(f"the program's batch size is fixed to {n}: verified at batch {n} only")
-            batches = [n]
-    assert onnx_path is not None
-    from p2o.converter.precision import detect
+        data.golden_saved = str(Golden(x_by_batch, reference, meta).save(save_golden))
+    return data
 
-    rules = acceptance.Rules(detect(onnx_path), precision, dict(rule_overrides or {}))
 
-    if golden is not None:
-        g = Golden.load(golden)
-        if (note := g.check_onnx(onnx_path)) is not None:  # refuses another file's golden
-            notes.append(note)
-        inputs_desc = f"golden inputs of {golden} ({g.meta.get('inputs', '?')})"
-        batch_list = g.batches
-        reference_out = g.outputs
-        reference_name = f"golden:{g.meta.get('reference', REFERENCE)}"
-        model_name = str(g.meta.get("model", Path(onnx_path).stem))
-        x_by_batch = g.inputs
-    else:
-        if inputs == "samples" and rules.reduced(runtimes):  # agreement needs many samples
-            from p2o.zoo import crops
+def reference_outputs(
+    paddle_dir: Any, x: np.ndarray, threads: int, chunk: int
+) -> dict[str, np.ndarray]:
+    """Paddle Inference's outputs for every sample of ``x`` (in batches of ``chunk``), kept in
+    p2o's cache by content: program and parameters SHA-256, inputs, Paddle version, threads."""
+    from importlib import metadata
 
-            count = rules.samples(runtimes)
-            x = crops.crop_batch("evaluation", count, pp or model_pp)
-            inputs_desc = f"{count} evaluation crops of the bundled photographs"
-        else:
-            x, inputs_desc = load_inputs(inputs, shape, pp)
-        if pp is not None:
-            inputs_desc += f"; preprocessing {pp.describe()}"
-        batch_list = sorted({int(b) for b in batches})
-        x_by_batch = {b: np.concatenate(batched(x, b)) for b in batch_list}
-        reference_name = REFERENCE
-        model_name = str(meta.get("model", Path(onnx_path).stem))
-        reference_out = {}
+    from p2o import cache, progress
+    from p2o.converter.export import PaddleModelFiles, find_paddle_model
+    from p2o.zoo.weights import sha256_file
 
-    results: list[RuntimeResult] = []
-    golden_saved = None
-    x_labelled = None if labelled is None else labelled.load(pp or model_pp)
-    labelled_out: dict[str, np.ndarray] = {}
-    with _reference_dir(model, paddle_model, net) as ref_dir:
-        if golden is None:
-            ref_runner = rt.create(REFERENCE, ref_dir, threads=threads)
-            try:
-                for b in batch_list:
-                    reference_out[b] = run_batches(ref_runner, x_by_batch[b], b)
-                if x_labelled is not None:
-                    labelled_out[REFERENCE] = _first(run_batches(ref_runner, x_labelled, 1))
-            except P2OError:
-                raise
-            except Exception as exc:
-                raise EnvironmentProblem(f"the Paddle reference failed to run: {exc}") from exc
-            if save_golden is not None:
-                from p2o.converter.manifest import tool_versions
-
-                g = Golden(
-                    x_by_batch,
-                    reference_out,
-                    {
-                        **meta,
-                        **onnx_identity(onnx_path),
-                        "preprocessing": preprocessing_of(inputs, pp or model_pp),
-                        "reference": REFERENCE,
-                        "inputs": inputs_desc,
-                        "tools": tool_versions(),
-                        "threads": threads,
-                    },
-                )
-                golden_saved = str(g.save(save_golden))
-        for name in runtimes:
-            target = ref_dir if rt.kind(name) == "paddle" else onnx_path
-            results.extend(
-                _run_runtime(
-                    name,
-                    target,
-                    x_by_batch,
-                    reference_out,
-                    tol,
-                    output_tolerances,
-                    rules.engine_precision(name),
-                    threads,
-                    rules.rule(name),
-                    x_labelled,
-                    labelled_out,
-                )
-            )
-    accuracy: list[AccuracyResult] = []
-    if labelled is not None:
-        accuracy, results = _accuracy(labelled, labelled_out, results, rules, max_accuracy_drop)
-
-    report = ParityReport(
-        model_name, tol, reference_name, results, strict, dict(output_tolerances or {})
+    files = (
+        paddle_dir if isinstance(paddle_dir, PaddleModelFiles) else find_paddle_model(paddle_dir)
     )
-    divergence = None
-    if (
-        not report.passed
-        and localize
-        and not rules.reduced(runtimes)  # layer by layer at fp32 tolerance: meaningless
-        and net is not None
-        and any(r.status == "failed" for r in results)
-    ):
-        divergence = _localize(net, onnx_path, x_by_batch[batch_list[0]][:1], tol, notes)
-    return VerifyResult(
-        report,
-        str(onnx_path),
-        inputs_desc,
-        batch_list,
-        divergence,
-        golden_saved,
-        notes,
-        precision=rules.to_dict(runtimes),
-        accuracy=accuracy,
-        labels=None if labelled is None else labelled.source,
-    )
+    key = {
+        "program_sha256": sha256_file(files.model_file),
+        "params_sha256": sha256_file(files.params_file),
+        "inputs_sha256": cache.array_digest(x),
+        "paddle": metadata.version("paddlepaddle"),
+        "runtime": REFERENCE,
+        "threads": int(threads),
+        "chunk": int(chunk),
+    }
+
+    def compute() -> dict[str, np.ndarray]:
+        runner = rt.create(REFERENCE, paddle_dir, threads=threads)
+        try:
+            with progress.step(f"Paddle reference on {len(x)} samples"):
+                parts = [runner.run(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        except P2OError:
+            raise
+        except Exception as exc:
+            raise EnvironmentProblem(f"the Paddle reference failed to run: {exc}") from exc
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return cache.get_or_compute("paddle_reference", key, compute)
 
 
 def _first(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -380,53 +450,44 @@ def _check_onnx_file(path: Path) -> None:
         ) from exc
 
 
-def _run_runtime(
-    name: str,
-    target: Path | None,
-    x_by_batch: dict[int, np.ndarray],
-    reference: dict[int, dict[str, np.ndarray]],
-    tol: float,
-    overrides: dict[str, float] | None,
-    precision: str,
-    threads: int,
-    rule: acceptance.AgreementRule | None = None,
-    x_labelled: np.ndarray | None = None,
-    labelled_out: dict[str, np.ndarray] | None = None,
-) -> list[RuntimeResult]:
-    cls = rt.get(name)
-    avail = cls.availability()
-    if not avail:
-        return [
-            RuntimeResult.skipped(name, avail.reason, settings={"batch": b}) for b in x_by_batch
-        ]
-    if target is None:
-        return [
-            RuntimeResult.skipped(
-                name, "no Paddle model here (golden reference)", settings={"batch": b}
-            )
-            for b in x_by_batch
-        ]
-    if precision not in rt.precisions(name):
-        why = f"{name} has no {precision} (it runs {', '.join(rt.precisions(name))})"
-        return [RuntimeResult.skipped(name, why, settings={"batch": b}) for b in x_by_batch]
-    results = []
+def _run_runtime(name: str, target: Any, data: _Data, checks: _Checks) -> list[RuntimeResult]:
+    """One runtime at every batch size: skipped (with why), error, or judged."""
+    from p2o import progress
+
+    precision = checks.rules.engine_precision(name)
+    why = _skip_reason(name, target, precision)
+    if why is not None:
+        return [RuntimeResult.skipped(name, why, settings={"batch": b}) for b in data.batches]
     try:
-        runner = cls(target, threads=threads, precision=precision)
+        runner = rt.create(name, target, threads=checks.threads, precision=precision)
         runner.build()
     except Exception as exc:
         reason = f"{type(exc).__name__}: {_one_line(exc)}"
-        return [RuntimeResult.error(name, reason, settings={"batch": b}) for b in x_by_batch]
-    for b, x in x_by_batch.items():
+        return [RuntimeResult.error(name, reason, settings={"batch": b}) for b in data.batches]
+    with progress.step(f"{name} on batch sizes {', '.join(map(str, data.batches))}"):
+        results = _compare_batches(name, runner, data, checks)
+    if checks.x_labelled is not None:
+        try:
+            checks.labelled_out[name] = _first(run_batches(runner, checks.x_labelled, 1))
+        except Exception as exc:  # reported with the runtime's own results
+            results.append(RuntimeResult.error(name, f"labelled images: {_one_line(exc)}"))
+    return results
+
+
+def _compare_batches(name: str, runner: Any, data: _Data, checks: _Checks) -> list[RuntimeResult]:
+    rule = checks.rules.rule(name)
+    results = []
+    for b, x in data.x_by_batch.items():
         settings = {**runner.settings, "batch": b}
         t0 = time.perf_counter()
         try:
             actual = run_batches(runner, x, b)
         except Exception as exc:
-            msg = _one_line(exc)
+            reason = f"{type(exc).__name__}: {_one_line(exc)}"
             results.append(
                 RuntimeResult.error(
                     name,
-                    f"{type(exc).__name__}: {msg}",
+                    reason,
                     settings=settings,
                     build_seconds=runner.build_seconds,
                     seconds=round(time.perf_counter() - t0, 4),
@@ -435,9 +496,9 @@ def _run_runtime(
             continue
         seconds = round(time.perf_counter() - t0, 4)  # this batch size's run (JUnit time)
         comparisons = (
-            compare_all(reference[b], actual, tol, overrides)
+            compare_all(data.reference[b], actual, checks.tol, checks.overrides)
             if rule is None
-            else acceptance.compare_all(reference[b], actual, rule)
+            else acceptance.compare_all(data.reference[b], actual, rule)
         )
         results.append(
             RuntimeResult.from_outputs(
@@ -448,12 +509,22 @@ def _run_runtime(
                 seconds=seconds,
             )
         )
-    if x_labelled is not None and labelled_out is not None:
-        try:
-            labelled_out[name] = _first(run_batches(runner, x_labelled, 1))
-        except Exception as exc:  # reported with the runtime's own results
-            results.append(RuntimeResult.error(name, f"labelled images: {_one_line(exc)}"))
     return results
+
+
+def _skip_reason(name: str, target: Any, precision: str) -> str | None:
+    """Why ``name`` does not run here (package, device, precision, no Paddle model)."""
+    try:
+        avail = rt.get(name).availability()
+    except Exception as exc:  # a broken install is a reason to skip, not to crash
+        return f"availability check failed: {type(exc).__name__}: {_one_line(exc)}"
+    if not avail:
+        return avail.reason
+    if (why := rt.unsupported_precision(name, precision)) is not None:
+        return why
+    if target is None:
+        return "no Paddle model here (golden reference)"
+    return None
 
 
 def _one_line(exc: BaseException, limit: int = 600) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,13 +27,30 @@ class Availability:
         return self.available
 
 
+@dataclass(frozen=True)
+class Split:
+    """What a self-timed step returns: its compute seconds, and transfers timed apart."""
+
+    compute: float
+    transfers: Mapping[str, float] = field(default_factory=dict)
+
+
+Step = Callable[[], "Split | None"]  # one timed call; None: time the whole call
+
+
 class Runner(ABC):
     """One inference engine bound to one model file."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)  # what it can run (fp32 first)
 
     def __init__(self, model_path: Any, *, threads: int = 2, precision: str = "fp32") -> None:
+        if precision not in self.precisions:  # never run fp32 and label it another precision
+            raise UsageError(
+                f"{self.name}: precision {precision!r} not supported "
+                f"(choose from {', '.join(self.precisions)})"
+            )
         self.model_path = model_path
         self.threads = threads
         self.precision = precision
@@ -84,3 +102,16 @@ class Runner(ABC):
             )
         outs = self._run({k: np.ascontiguousarray(v) for k, v in feed.items()})
         return dict(zip(self.output_names, outs, strict=True))
+
+    def timed_step(
+        self, feed: Mapping[str, np.ndarray], clock: Callable[[], float] = time.perf_counter
+    ) -> Step:
+        """The call a benchmark times, on ``feed`` (built first). The default runs ``run``
+        and lets the caller time it; a GPU runner times compute and transfers itself."""
+        self.build()
+        arg: Any = next(iter(feed.values())) if len(feed) == 1 else dict(feed)
+
+        def step() -> None:
+            self.run(arg)
+
+        return step

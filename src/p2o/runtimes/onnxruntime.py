@@ -18,6 +18,8 @@ import glob
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from p2o import optional
 from p2o.errors import EnvironmentProblem, UsageError
-from p2o.runtimes.base import Availability, Runner
+from p2o.runtimes.base import Availability, Runner, Split, Step
 
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -97,11 +99,6 @@ class _OrtRunner(Runner):
 
     def __init__(self, model_path: Any, **kw: Any) -> None:
         super().__init__(model_path, **kw)
-        if self.precision not in self.precisions:
-            raise UsageError(
-                f"{self.name}: precision {self.precision!r} not supported "
-                f"(choose from {', '.join(self.precisions)})"
-            )
         if int(self.threads) < 1:
             raise UsageError(f"{self.name}: threads must be >= 1, got {self.threads}")
 
@@ -220,6 +217,61 @@ class OrtCudaRunner(_OrtRunner):
     @property
     def settings(self) -> dict[str, Any]:
         return {**super().settings, TF32_ENV: os.environ.get(TF32_ENV)}
+
+    def timed_step(
+        self, feed: Mapping[str, np.ndarray], clock: Callable[[], float] = time.perf_counter
+    ) -> Step:
+        """Timed with IO binding on the device: host→device and device→host copies apart."""
+        self.build()
+        return _DeviceStep(
+            self._session, self.device_id, feed, self.input_names, self.output_names, clock
+        )
+
+
+class _DeviceStep:
+    """One inference on the GPU (CUDA or TensorRT provider) with IO binding.
+
+    Per call: copy the inputs to the device (``h2d``, timed apart), bind them and the
+    outputs on the device, run and synchronise the device (the latency sample), then copy
+    the outputs back (``d2h``, timed apart).
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        device_id: int,
+        feed: Mapping[str, np.ndarray],
+        inputs: list[str],
+        outputs: list[str],
+        clock: Callable[[], float],
+    ) -> None:
+        import onnxruntime as ort
+
+        self._ort, self._session, self._device_id = ort, session, int(device_id)
+        self._feed = {n: np.ascontiguousarray(feed[n]) for n in inputs}
+        self._outputs = list(outputs)
+        self._clock = clock
+
+    def __call__(self) -> Split:
+        ort, clock, dev = self._ort, self._clock, self._device_id
+        t0 = clock()
+        on_device = {
+            n: ort.OrtValue.ortvalue_from_numpy(x, "cuda", dev) for n, x in self._feed.items()
+        }
+        t1 = clock()
+        binding = self._session.io_binding()
+        for n, v in on_device.items():
+            binding.bind_ortvalue_input(n, v)
+        for n in self._outputs:
+            binding.bind_output(n, "cuda", dev)
+        binding.synchronize_inputs()
+        t2 = clock()
+        self._session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        t3 = clock()
+        binding.copy_outputs_to_cpu()
+        t4 = clock()
+        return Split(t3 - t2, {"h2d": t1 - t0, "d2h": t4 - t3})
 
 
 class OrtTensorRTRunner(OrtCudaRunner):

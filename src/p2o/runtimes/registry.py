@@ -64,6 +64,14 @@ def precisions(name: str) -> tuple[str, ...]:
     return tuple(getattr(get(name), "precisions", ("fp32",)))
 
 
+def unsupported_precision(name: str, precision: str) -> str | None:
+    """Why runtime ``name`` cannot run ``precision`` (a skip reason), or None when it can."""
+    supported = precisions(name)
+    if precision in supported:
+        return None
+    return f"precision {precision} not supported (it runs {', '.join(supported)})"
+
+
 def create(name: str, model_path: Any, **kw: Any) -> Runner:
     """A runner of runtime ``name`` on ``model_path`` (keywords go to its constructor)."""
     return get(name)(model_path, **kw)

@@ -12,10 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from p2o.cli import main
-from p2o.errors import UsageError
-from p2o.parity import latency
-from p2o.parity.latency import (
+from p2o import bench
+from p2o.bench import (
     PUBLISHED_LABEL,
     BenchResult,
     LatencyStats,
@@ -24,6 +22,8 @@ from p2o.parity.latency import (
     interleave,
     measure_runners,
 )
+from p2o.cli import main
+from p2o.errors import UsageError
 from p2o.parity.plot import plot_latency
 from p2o.runtimes.base import Availability, Runner
 from tests.tiny import export_tiny_net
@@ -213,8 +213,8 @@ def _result(model: str = "RegNetX_4GF") -> BenchResult:
 def test_report_shows_published_rows_labelled_and_apart(tmp_path: Path) -> None:
     res = _result()
     md_path, html_path = tmp_path / "r.md", tmp_path / "r.html"
-    latency.write_report(md_path, res, plot=tmp_path / "p.png")
-    latency.write_report(html_path, res)
+    bench.write_report(md_path, res, plot=tmp_path / "p.png")
+    bench.write_report(html_path, res)
     md = md_path.read_text()
     glance, rest = md.split("## Measured on this machine", 1)
     measured, published = rest.split("## Published figures", 1)
@@ -230,7 +230,7 @@ def test_report_shows_published_rows_labelled_and_apart(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert "Published figures (other hardware, not measured here)" in page
     assert "class='published'" in page and "V100" in page
-    text = latency.table(res)
+    text = bench.table(res)
     assert "threads: 2 for every CPU engine" in text and "Test CPU" in text
     assert "ort-cpu 0.95x of paddle" in text
     assert "Published figures (other hardware, not measured here)" in text
@@ -321,8 +321,8 @@ def test_a_batch_fixed_in_the_model_refuses_another(
     assert code == 2
     assert "batch dimension fixed to 2" in err and "--batch asks 1" in err
     with pytest.raises(UsageError):
-        latency.benchmark(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[4])
-    ok = latency.benchmark(
+        bench.benchmark(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[4])
+    ok = bench.benchmark(
         onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2, warmup=1
     )
     assert ok.timings[0].status == "passed" and ok.timings[0].latency is not None
@@ -407,10 +407,10 @@ def test_end_to_end_cli_on_the_smallest_zoo_model(
 
 def test_no_spin_env_sets_kmp_blocktime_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KMP_BLOCKTIME", raising=False)
-    assert latency.no_spin_env() == {"KMP_BLOCKTIME": "0"}
-    assert latency.machine_info()["env"]["KMP_BLOCKTIME"] == "0"
+    assert bench.no_spin_env() == {"KMP_BLOCKTIME": "0"}
+    assert bench.machine_info()["env"]["KMP_BLOCKTIME"] == "0"
     monkeypatch.setenv("KMP_BLOCKTIME", "200")
-    assert latency.no_spin_env() == {"KMP_BLOCKTIME": "200"}  # the user's choice stands
+    assert bench.no_spin_env() == {"KMP_BLOCKTIME": "200"}  # the user's choice stands
 
 
 def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
@@ -424,7 +424,7 @@ def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
     def broken(path: Path) -> Runner:
         raise P2OError("could not build")
 
-    res = latency.benchmark(
+    res = bench.benchmark(
         onnx_file=tiny["dynamic"],
         runtimes=["ort-cpu"],
         iters=2,
