@@ -69,7 +69,7 @@ def unsupported_precision(name: str, precision: str) -> str | None:
     supported = precisions(name)
     if precision in supported:
         return None
-    return f"precision {precision} not supported (it runs {', '.join(supported)})"
+    return f"{name} has no {precision} (it runs {', '.join(supported)})"
 
 
 def create(name: str, model_path: Any, **kw: Any) -> Runner:
