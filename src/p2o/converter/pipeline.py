@@ -519,16 +519,9 @@ def convert(
     written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
     """
     _check_options(
-        model,
-        paddle_model,
-        weights,
-        opset,
-        batch,
-        simplifier,
-        involution,
-        align_groups,
+        model, paddle_model, weights, opset, batch, simplifier, involution, align_groups,
         involution_body,
-    )
+    )  # fmt: skip
     if paddle_model is None and (params is not None or inference_config is not None):
         raise UsageError("--params and --inference-config go with --paddle-model")
     prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
