@@ -17,9 +17,13 @@ NAME = "RegNetX_200MF"
 
 
 def test_a_stage_that_runs_twice_keeps_both_timings(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([0.0, 1.0, 10.0, 13.0, 20.0, 20.5])
-    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
-    stages = pipeline._Stages()
+    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 20.5])
+    clock = lambda: next(ticks)  # noqa: E731
+    try:
+        stages = pipeline._Stages(clock)
+    except TypeError:  # e051b5f: no clock to inject; its stages read time.perf_counter
+        monkeypatch.setattr(pipeline.time, "perf_counter", clock)
+        stages = pipeline._Stages()
     with stages("check"):
         pass
     with stages("check"):

@@ -14,7 +14,7 @@ import math
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,9 @@ class ConversionResult:
 class _Stages:
     """Wall time per stage; a stage that runs more than once (checks, proofs) adds up."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._total: dict[str, float] = {}
+        self._clock = clock
 
     @property
     def seconds(self) -> dict[str, float]:
@@ -82,12 +83,12 @@ class _Stages:
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
+        t0 = self._clock()
         try:
             with progress.step(name):  # a line per stage on stderr (p2o.progress)
                 yield
         finally:
-            self._total[name] = self._total.get(name, 0.0) + time.perf_counter() - t0
+            self._total[name] = self._total.get(name, 0.0) + self._clock() - t0
 
 
 def state_sha256(model: Any) -> str:
