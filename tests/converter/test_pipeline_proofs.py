@@ -10,7 +10,6 @@ import pytest
 
 from p2o.converter import align_groups as pass_
 from p2o.converter import convert, pipeline
-from p2o.converter.manifest import read_identity
 from p2o.errors import CheckFailed
 
 NAME = "RegNetX_200MF"
@@ -82,6 +81,8 @@ def test_identity_is_in_the_metadata_and_deterministic(tmp_path: Path) -> None:
     a = convert(NAME, out_dir=tmp_path / "a", simplifier="none")
     b = convert(NAME, out_dir=tmp_path / "b", simplifier="none")
     assert a.onnx_path.read_bytes() == b.onnx_path.read_bytes()
+    from p2o.converter.manifest import read_identity
+
     ident = read_identity(onnx.load(str(a.onnx_path)))
     assert ident["p2o.model"] == NAME
     assert ident["p2o.weights_sha256"] == a.manifest.source["weights_sha256"]
