@@ -134,3 +134,52 @@ def test_convert_int8_cli_writes_manifest_and_same_bytes(tmp_path, capsys) -> No
     assert p["precision"] == "int8" and "quantize_static" in p["method"]
     assert p["calibration"]["samples"] == 8 and len(p["calibration"]["sha256"]) == 64
     assert precision.detect(tmp_path / "a" / "model.onnx") == "int8"
+
+
+def involution_classifier() -> onnx.ModelProto:
+    """Conv → p2o's Involution function (kernel from a 1x1 conv) → pool → Gemm, 224x224."""
+    from p2o.converter.ops import involution as inv
+
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32)
+    wk = (rng.standard_normal((9, 4, 1, 1)) * 0.3).astype(np.float32)
+    fc = (rng.standard_normal((10, 4)) * 0.5).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["c", "wk"], ["k"]),
+        inv.make_node(
+            "c", "k", "v", kernel_size=3, stride=1, groups=1, group_channels=4, name="inv0"
+        ),
+        helper.make_node("GlobalAveragePool", ["v"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "inv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [numpy_helper.from_array(a, n) for a, n in ((w, "w"), (wk, "wk"), (fc, "fc"))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    return inv.attach(model)
+
+
+def test_int8_keeps_the_involution_pad_float_for_openvino() -> None:
+    model = involution_classifier()
+    assert model.functions
+    out, info = precision.apply(model, PrecisionOptions("int8", calibration_count=4))
+    assert not out.functions  # inlined: the quantizer does not enter function bodies
+    assert not info.details["kept_float"].startswith("0 ")
+    from p2o.runtimes.openvino import OpenVinoRunner
+
+    if OpenVinoRunner.availability():
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "m.onnx"
+            onnx.save(out, str(path))
+            got = OpenVinoRunner(path, threads=1).run(crops.crop_batch("evaluation", 1))
+        assert np.isfinite(next(iter(got.values()))).all()

@@ -26,6 +26,7 @@ from p2o.converter.precision import PrecisionInfo, PrecisionOptions
 from p2o.errors import EnvironmentProblem, UsageError
 
 FORMAT = "QDQ"
+FLOAT_IN_FUNCTIONS = ("Pad", "Split")
 
 
 def calibration_inputs(options: PrecisionOptions, preprocess: Any) -> tuple[np.ndarray, str]:
@@ -84,6 +85,14 @@ def quantize(
     from p2o.zoo import crops
 
     source = inline(model) if model.functions else model
+    # RedNet's involution body (a model-local function, inlined above): its Pad and Split stay
+    # float. OpenVINO 2026.4's low-precision PadTransformation fails to compile the model when
+    # a Pad there reads a dequantized tensor ("Argument shapes are inconsistent").
+    keep_float = (
+        [n.name for n in source.graph.node if n.op_type in FLOAT_IN_FUNCTIONS]
+        if model.functions
+        else []
+    )
     initializers = {t.name for t in source.graph.initializer}
     feeds = [i for i in source.graph.input if i.name not in initializers]
     if len(feeds) != 1:
@@ -119,6 +128,7 @@ def quantize(
             weight_type=QuantType.QInt8,
             calibrate_method=methods[options.calibration_method],
             calibration_providers=["CPUExecutionProvider"],
+            nodes_to_exclude=keep_float,
         )
         out = onnx.load(str(out_path))
     granularity = "per channel" if options.per_channel else "per tensor"
@@ -131,6 +141,7 @@ def quantize(
             "activations": f"{options.activation_type}, asymmetric",
             "calibration_method": options.calibration_method,
             "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
+            "kept_float": f"{len(keep_float)} Pad/Split nodes of inlined functions",
             "tool": f"onnxruntime {metadata.version('onnxruntime')}",
         },
         {"source": where, "samples": len(x), "sha256": crops.digest(x)},
