@@ -172,6 +172,12 @@ def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
             "Files",
             ["file"],
             [Row({"file": f}, links={"file": f}) for f in FILES if f in present]
+            + [  # the other precisions' artifacts (p2o release --precision fp32,int8)
+                Row({"file": f}, links={"file": f})
+                for v in rec.precisions.values()
+                if "/" in v.onnx_file  # bf16 runs the fp32 file: no artifact of its own
+                for f in (v.onnx_file, v.onnx_file.rsplit("/", 1)[0] + "/manifest.json")
+            ]
             + [Row({"file": "the release report"}, links={"file": "../report.html"})],
         )
     )
