@@ -8,7 +8,6 @@ from pathlib import Path
 import onnx
 import pytest
 
-from p2o import subject
 from p2o.cli import main
 from p2o.converter import convert
 from p2o.errors import UsageError
@@ -63,6 +62,8 @@ def test_a_file_with_anothers_identity_is_refused_in_one_line(
 def test_the_manifest_beside_a_file_without_identity_is_read(
     converted: Path, tmp_path: Path
 ) -> None:
+    from p2o import subject
+
     m = onnx.load(str(converted))
     del m.metadata_props[:]
     bare = tmp_path / "model.onnx"
@@ -81,6 +82,8 @@ def test_the_manifest_beside_a_file_without_identity_is_read(
 
 
 def test_the_right_reference_passes_the_guard(converted: Path) -> None:
+    from p2o import subject
+
     subject.check_identity(subject.zoo_reference(NAME), converted)
     with pytest.raises(UsageError, match="different weights"):
         subject.check_identity(subject.zoo_reference(NAME, seed=3), converted)

@@ -177,14 +177,15 @@ def test_bad_block_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_verify_and_bench_do_not_reuse_an_aligned_conversion_as_the_default(
     generous: None, tmp_path: Path
 ) -> None:
+    from p2o import subject
     from p2o.converter.manifest import Manifest
-    from p2o.parity.verify import _ensure_onnx
 
     convert("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16)
-    path = _ensure_onnx("RegNetX_200MF", None, 0, tmp_path)  # must convert again, plainly
+    ref = subject.zoo_reference("RegNetX_200MF")
+    path = subject.ensure_onnx(ref, None, 0, tmp_path)  # must convert again, plainly
     assert Manifest.load(path.with_name("manifest.json")).options["align_groups"] == 0
     stamp = path.stat().st_mtime_ns
-    assert _ensure_onnx("RegNetX_200MF", None, 0, tmp_path) == path  # now reused as is
+    assert subject.ensure_onnx(ref, None, 0, tmp_path) == path  # now reused as is
     assert path.stat().st_mtime_ns == stamp
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 
-from p2o import cache
 from p2o.cli import main
 from p2o.converter import convert
 from p2o.converter.export import export_static
@@ -60,6 +59,8 @@ def test_the_paddle_reference_runs_once_per_sample(
     def counting(self, feed):  # type: ignore[no-untyped-def]
         seen.append(len(next(iter(feed.values()))))
         return real(self, feed)
+
+    from p2o import cache
 
     monkeypatch.setattr(PaddleRunner, "_run", counting)
     cache.set_enabled(False)
