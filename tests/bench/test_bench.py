@@ -435,3 +435,31 @@ def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
     assert rows["ort-cpu"].status == "passed"
     assert (rows["variant"].status, rows["variant"].reason) == ("skipped", "nothing to widen")
     assert (rows["other"].status, rows["other"].reason) == ("error", "could not build")
+
+
+class SelfTimedRunner(FakeRunner):
+    """A runner whose timed step times itself (as the CUDA runner's IO-binding step does)."""
+
+    def timed_step(self, feed, clock=None):  # type: ignore[no-untyped-def, override]
+        self.build()
+
+        def step() -> Split:
+            self.run(feed)
+            return Split(0.004, {"h2d": 0.001, "d2h": 0.002})
+
+        return step
+
+
+def test_the_bench_times_what_the_runner_says_to_time() -> None:
+    clock, log = FakeClock(), []
+    runners = {
+        "paddle": FakeRunner("paddle", clock, [0.010], log),
+        "gpu": SelfTimedRunner("gpu", clock, [0.050], log),
+    }
+    feeds = {1: {"x": np.zeros((1, *SHAPE), np.float32)}}
+    by = {t.runtime: t for t in measure_runners(runners, feeds, warmup=1, iters=3, clock=clock)}
+    assert by["paddle"].latency.p50_ms == pytest.approx(10.0) and not by["paddle"].transfers
+    gpu = by["gpu"]
+    assert gpu.latency.p50_ms == pytest.approx(4.0)  # its own compute figure, not the wall 50
+    assert gpu.transfers["h2d"].p50_ms == pytest.approx(1.0)
+    assert gpu.transfers["d2h"].p50_ms == pytest.approx(2.0)
