@@ -6,9 +6,12 @@ that outputs agree (max|a-b| / max|b| <= 1e-5 on the sample photographs), then t
 bs=1 with 2 intra-op threads, interleaved (A B A B ...), and print the medians of wall time
 and of process CPU time (all threads; less sensitive to other processes taking the cores)
 with the speed-ups. Target: >= 3x wall on RedNet50. The CPU (``lscpu`` model name, avx512f,
-amx) is printed first: say which machine a figure came from.
+amx) is printed first: say which machine a figure came from. The sessions are set up like
+p2o's ONNX Runtime runner (``runtimes/onnxruntime.py``): idle pool threads do not spin
+(``--spin`` turns ONNX Runtime's default spinning back on, for comparison; on a machine
+whose cores other processes take it costs p2o's many short operators most).
 
-    python benchmarks/rednet_involution.py [NAME ...] [--iters 30] [--threads 2] [--no-spin]
+    python benchmarks/rednet_involution.py [NAME ...] [--iters 30] [--threads 2] [--spin]
         [--involution-body cpu|gpu]
 """
 
@@ -55,11 +58,13 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-spin", action="store_true", help="session.intra_op.allow_spinning=0")
+    ap.add_argument(
+        "--spin", action="store_true", help="session.intra_op.allow_spinning=1 (ORT's default)"
+    )
     ap.add_argument("--involution-body", choices=["cpu", "gpu"], default="cpu")
     args = ap.parse_args()
     images = sample_batch()
-    spin = "off" if args.no_spin else "on"
+    spin = "on" if args.spin else "off"
     print(cpu_label())
     print(
         f"ONNX Runtime {ort.__version__} CPU, bs=1, {args.threads} threads, spinning {spin}, "
@@ -78,8 +83,8 @@ def main() -> int:
                 involution_body=args.involution_body,
             )
             un = convert(name, out_dir=Path(tmp) / name / "unfold", involution="unfold")
-            a = session(fn.onnx_path, args.threads, not args.no_spin)
-            b = session(un.onnx_path, args.threads, not args.no_spin)
+            a = session(fn.onnx_path, args.threads, args.spin)
+            b = session(un.onnx_path, args.threads, args.spin)
             ya = np.concatenate([a.run(None, {"x": images[i : i + 1]})[0] for i in range(8)])
             yb = np.concatenate([b.run(None, {"x": images[i : i + 1]})[0] for i in range(8)])
             rel = float(np.abs(ya - yb).max() / np.abs(yb).max())
