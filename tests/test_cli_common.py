@@ -57,3 +57,33 @@ def test_suggest():
     assert "Res2Net50_vd_26w_4s" in _common.suggest("res2net50", list_models())
     assert _common.suggest("ort-cpux", ["ort-cpu", "openvino"]) == " (did you mean ort-cpu?)"
     assert _common.suggest("zzzz", ["ort-cpu"]) == ""
+
+
+def _options():
+    import argparse
+
+    root = build_parser()
+    for p in [root, *_common.subparsers_of(root)]:
+        for a in p._actions:
+            if a.option_strings and not isinstance(
+                a, argparse._HelpAction | argparse._VersionAction
+            ):
+                yield p, a
+
+
+def test_every_option_has_help_and_shows_its_default():
+    missing, no_default = [], []
+    for p, a in _options():
+        if not a.help:
+            missing.append(f"{p.prog} {a.option_strings[0]}")
+            continue
+        text = p.formatter_class(p.prog)._get_help_string(a) % {"default": a.default}
+        if (
+            a.default is not None
+            and a.default is not False
+            and a.default != "==SUPPRESS=="
+            and "default" not in text
+        ):
+            no_default.append(f"{p.prog} {a.option_strings[0]}")
+    assert missing == [], missing
+    assert no_default == [], no_default

@@ -73,3 +73,30 @@ def test_convert_prints_the_path_and_its_summary_on_stderr(tiny_model, tmp_path,
         capsys, "convert", "--paddle-model", str(tiny_model), "-o", str(tmp_path / "c"), "-q"
     )
     assert out == f"{tmp_path / 'c' / 'model.onnx'}\n" and err == ""
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_onnx")
+    assert main(["convert", "--paddle-model", str(tiny_model), "-o", str(out), "-q"]) == 0
+    return out / "model.onnx"
+
+
+def test_verify_table_on_stdout_progress_on_stderr(tiny_model, tiny_onnx, capsys):
+    args = ["verify", "--onnx", str(tiny_onnx), "--paddle-model", str(tiny_model)]
+    args += ["--runtimes", "ort-cpu", "--batch", "1"]
+    out, err = run(capsys, *args)
+    assert any(line.startswith("ort-cpu") and "passed" in line for line in out.splitlines())
+    assert "p2o: " in err and "p2o: " not in out  # progress lines only on stderr
+    out, _ = run(capsys, *args, "--json")
+    data = json.loads(out)
+    assert "ort-cpu" in json.dumps(data) and data["exit_code"] == 0
+
+
+def test_bench_table_on_stdout(tiny_onnx, capsys):
+    args = ["bench", "--onnx", str(tiny_onnx), "--runtimes", "ort-cpu", "--batch", "1"]
+    args += ["--iters", "3", "--warmup", "1"]
+    out, err = run(capsys, *args)
+    assert "ort-cpu" in out and "building ort-cpu" in err and "building" not in out
+    out, err = run(capsys, *args, "--json", "-q")
+    assert json.loads(out) and err == ""

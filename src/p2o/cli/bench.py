@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from p2o import bench
+from p2o import bench, progress
 from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
 from p2o.errors import UsageError
 
@@ -58,7 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     n = p.add_mutually_exclusive_group()
     n.add_argument("--iters", type=int, help=f"timed rounds (default {bench.DEFAULT_ITERS})")
     n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "tf32"), default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "tf32"),
+        default="fp32",
+        help="engine precision of every runtime (default fp32)",
+    )
     p.add_argument(
         "--precisions",
         metavar="fp32,int8,fp16,bf16",
@@ -82,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _log(msg: str) -> None:
-    print(f"p2o bench: {msg}", file=sys.stderr, flush=True)
+    progress.info(f"p2o bench: {msg}")  # stderr; silent with -q
 
 
 def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) -> dict:

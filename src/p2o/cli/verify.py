@@ -7,7 +7,7 @@ import json
 import sys
 
 from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
-from p2o.errors import UsageError
+from p2o.errors import UsageError, did_you_mean
 from p2o.parity import report
 from p2o.parity.verify import DEFAULT_BATCHES, DEFAULT_RUNTIMES, DEFAULT_TOLERANCE, verify
 from p2o.runtimes import registry as rt
@@ -30,7 +30,8 @@ def name_list(value: str) -> list[str]:
     for name in items:
         if name not in rt.RUNTIMES:
             raise argparse.ArgumentTypeError(
-                f"unknown runtime {name!r} (choose from {', '.join(rt.RUNTIMES)})"
+                f"unknown runtime {name!r}{did_you_mean(name, rt.RUNTIMES)} "
+                f"(choose from {', '.join(rt.RUNTIMES)})"
             )
     return items
 
