@@ -182,7 +182,9 @@ def verify(
             data = _paddle_data(subj, ref_dir, x, desc, inputs, batches, threads, save_golden)
         if labelled is not None:
             checks.x_labelled = labelled.load(_crop_preprocess(subj))
-            ref = reference_outputs(ref_dir, checks.x_labelled, threads, chunk=1)
+            ref = reference_outputs(
+                ref_dir, checks.x_labelled, threads, chunk=1, model_key=_model_key(subj)
+            )
             checks.labelled_out[REFERENCE] = _first(ref)
         results = [
             r
@@ -338,7 +340,9 @@ def _paddle_data(
         rows = index[batch_list[0]]
     else:  # every sample some batch size uses, once
         rows = np.unique(np.concatenate(list(index.values())))
-    outputs = reference_outputs(ref_dir, x[rows], threads, chunk=max(batch_list))
+    outputs = reference_outputs(
+        ref_dir, x[rows], threads, chunk=max(batch_list), model_key=_model_key(subj)
+    )
     x_by_batch, reference = {}, {}
     for b in batch_list:
         at = index[b] if len(batch_list) == 1 else np.searchsorted(rows, index[b])
@@ -361,11 +365,35 @@ def _paddle_data(
     return data
 
 
+def _model_key(subj: subject.Subject) -> dict[str, Any] | None:
+    """A zoo reference's stable cache identity (None: key by the Paddle files themselves)."""
+    ref = subj.reference
+    if ref is None or ref.kind != "zoo":
+        return None
+    from p2o.zoo.weights import _synthesis_code_digest
+
+    return {
+        "zoo_model": ref.name,
+        "weights_sha256": ref.weights_sha256,
+        "zoo_code": _synthesis_code_digest(),
+        "input_shape": list(ref.shape),
+    }
+
+
 def reference_outputs(
-    paddle_dir: Any, x: np.ndarray, threads: int, chunk: int
+    paddle_dir: Any,
+    x: np.ndarray,
+    threads: int,
+    chunk: int,
+    model_key: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Paddle Inference's outputs for every sample of ``x`` (in batches of ``chunk``), kept in
-    p2o's cache by content: program and parameters SHA-256, inputs, Paddle version, threads."""
+    p2o's cache by content: program and parameters SHA-256, inputs, Paddle version, threads.
+
+    ``model_key`` replaces the program and parameters checksums for a zoo network exported to a
+    temporary folder (the exported program's bytes differ from one export to the next): its
+    name, its state's SHA-256 and the zoo code's digest say the same thing, stably.
+    """
     from importlib import metadata
 
     from p2o import cache, progress
@@ -375,9 +403,12 @@ def reference_outputs(
     files = (
         paddle_dir if isinstance(paddle_dir, PaddleModelFiles) else find_paddle_model(paddle_dir)
     )
-    key = {
+    model = model_key or {
         "program_sha256": sha256_file(files.model_file),
         "params_sha256": sha256_file(files.params_file),
+    }
+    key = {
+        **model,
         "inputs_sha256": cache.array_digest(x),
         "paddle": metadata.version("paddlepaddle"),
         "runtime": REFERENCE,
