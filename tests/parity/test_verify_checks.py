@@ -51,8 +51,9 @@ def test_unsupported_precision_is_skipped_with_the_reason(
 
 
 def test_the_paddle_reference_runs_once_per_sample(
-    onnx_path: Path, paddle_dir: Path, monkeypatch: pytest.MonkeyPatch
+    onnx_path: Path, paddle_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path / "cache"))  # cold: other tests filled theirs
     seen: list[int] = []
     real = PaddleRunner._run
 
