@@ -20,7 +20,17 @@ PYTHONS = ("3.10", "3.11", "3.12")
 _RUNNING = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PYTHON = _RUNNING if _RUNNING in PYTHONS else "3.11"
 SOURCES = ("src", "tests", "benchmarks", "noxfile.py", ".ci")
-PINNED = ("-c", "constraints.txt")
+
+
+def constraints_file(python: object) -> str:
+    """The exact tested set for a Python: 3.10 has its own (numpy 2.3+ and others need 3.11)."""
+    return "constraints-py310.txt" if python == "3.10" else "constraints.txt"
+
+
+def pinned(session: nox.Session) -> tuple[str, str]:
+    return ("-c", constraints_file(session.python))
+
+
 FIRST_COMMAND = ("p2o", "verify", "--model", "RedNet26")  # the README's first command
 
 
@@ -31,14 +41,14 @@ def _pytest(session: nox.Session, *default: str) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite with pytest (extra arguments go to pytest: `nox -s tests -- -k zoo`)."""
-    session.install(*PINNED, "-e", ".[cpu,dev]")
+    session.install(*pinned(session), "-e", ".[cpu,dev]")
     _pytest(session, "-q")
 
 
 @nox.session(python=PYTHONS, default=False)
 def tests_on(session: nox.Session) -> None:
     """The test suite on one supported Python: `nox -s tests_on-3.12 [-- -m "not slow"]`."""
-    session.install(*PINNED, "-e", ".[cpu,dev]")
+    session.install(*pinned(session), "-e", ".[cpu,dev]")
     _pytest(session, "-q")
 
 
@@ -50,7 +60,7 @@ def newest(session: nox.Session) -> None:
     users see it. Prints which versions differ from constraints.txt.
     """
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[cpu,dev]")
-    session.run("python", ".ci/freeze_constraints.py", "--diff", "constraints.txt")
+    session.run("python", ".ci/freeze_constraints.py", "--diff", constraints_file(session.python))
     _pytest(session, "-q", "-m", "not slow")
 
 
@@ -62,10 +72,10 @@ def wheel(session: nox.Session) -> None:
     folder outside the checkout, so missing package data fails here.
     """
     tmp = Path(tempfile.mkdtemp(prefix="p2o-wheel-"))
-    session.install(*PINNED, "build")
+    session.install(*pinned(session), "build")
     session.run("python", "-m", "build", "--wheel", "--outdir", str(tmp / "dist"))
     (whl,) = (tmp / "dist").glob("p2o-*.whl")
-    session.install(*PINNED, f"{whl}[cpu]")
+    session.install(*pinned(session), f"{whl}[cpu]")
     with session.chdir(tmp):
         where = session.run("python", "-c", "import p2o; print(p2o.__file__)", silent=True)
         if where is None or "site-packages" not in str(where):
@@ -74,18 +84,19 @@ def wheel(session: nox.Session) -> None:
         session.run(*FIRST_COMMAND, *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False, reuse_venv=False)
+@nox.session(python=["3.11", "3.10"], default=False, reuse_venv=False)
 def constraints(session: nox.Session) -> None:
-    """Rewrite constraints.txt from the newest versions the ranges allow (run the tests next)."""
+    """Rewrite constraints.txt (3.11) or constraints-py310.txt (3.10) from the newest versions
+    the ranges allow; run the tests next."""
     session.install("--upgrade", "-e", ".[cpu,dev]")
     text = session.run("python", ".ci/freeze_constraints.py", silent=True)
-    Path("constraints.txt").write_text(str(text))
+    Path(constraints_file(session.python)).write_text(str(text))
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff (lint rules and formatting)."""
-    session.install(*PINNED, "ruff")
+    session.install(*pinned(session), "ruff")
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
 
@@ -93,14 +104,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy."""
-    session.install(*PINNED, "-e", ".[cpu,dev]")
+    session.install(*pinned(session), "-e", ".[cpu,dev]")
     session.run("mypy")
 
 
 @nox.session(python=PYTHON, default=False)
 def zoo(session: nox.Session) -> None:
     """Release all 35 zoo models on CPU with synthetic weights into dist/ (convert + verify)."""
-    session.install(*PINNED, "-e", ".[cpu]")
+    session.install(*pinned(session), "-e", ".[cpu]")
     args = session.posargs or ["--models", "*", "--out", "dist", "--jobs", "2"]
     session.run("p2o", "release", *args)
 
@@ -108,14 +119,14 @@ def zoo(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def conditioning(session: nox.Session) -> None:
     """Print, per zoo model, how trained-like and well-conditioned the synthetic weights are."""
-    session.install(*PINNED, "-e", ".[cpu]")
+    session.install(*pinned(session), "-e", ".[cpu]")
     session.run("python", "benchmarks/conditioning.py", *(session.posargs or ["*"]))
 
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Latency of Paddle Inference vs ONNX Runtime vs OpenVINO for the zoo (bs=1, 2 threads)."""
-    session.install(*PINNED, "-e", ".[cpu]")
+    session.install(*pinned(session), "-e", ".[cpu]")
     session.run("python", "benchmarks/bench_zoo.py", *session.posargs)
     session.run("python", "benchmarks/rednet_involution.py")
 
@@ -128,7 +139,7 @@ def gpu(session: nox.Session) -> None:
     Pass a converted model and golden outputs, e.g. `nox -s gpu -- --onnx m.onnx --golden g.npz`;
     without arguments RegNetX_200MF is converted and verified against Paddle.
     """
-    session.install(*PINNED, "-e", ".[gpu,paddle,openvino]")
+    session.install(*pinned(session), "-e", ".[gpu,paddle,openvino]")
     session.run("p2o", "runtimes")
     args = session.posargs or ["--model", "RegNetX_200MF"]
     session.run("p2o", "verify", *args, "--runtimes", "ort-cpu,ort-cuda,ort-trt")

@@ -57,13 +57,19 @@ from typing import Any, TypeVar
 # --------------------------------------------------------------------------- status
 
 
-class Status(enum.StrEnum):
+class Status(str, enum.Enum):  # enum.StrEnum is Python 3.11+
     """What one check came to. A ``str``: ``Status.PASSED == "passed"``."""
 
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
     SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
     @classmethod
     def _missing_(cls, value: object) -> Status | None:

@@ -182,3 +182,14 @@ def test_cli_convert_json_and_errors(tmp_path, capsys):
     errors = [line for line in err if line.startswith("p2o: error:")]  # others: progress
     assert errors == err[-1:] and "does not fit the network" in err[-1] and "missing" in err[-1]
     assert not (tmp_path / "w").exists()
+
+
+def test_the_same_network_exports_the_same_program_bytes_every_time(tmp_path):
+    # Paddle numbers layer paths per process (/Sequential/ then /Sequential_1/); the Paddle
+    # reference of verify is cached by the program's SHA-256, so a repeat must find it
+    from p2o.zoo.weights import sha256_file
+
+    net = export_tiny_net(tmp_path / "first", 0, 3, (3, 8, 8))
+    files = [export_static(net, tmp_path / str(i), input_shape=(3, 8, 8)) for i in range(2)]
+    sums = {sha256_file(f.model_file) for f in files}
+    assert sums == {sha256_file(tmp_path / "first" / files[0].model_file.name)}

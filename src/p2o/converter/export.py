@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,27 @@ def export_static(
     out.mkdir(parents=True, exist_ok=True)
     spec = paddle.static.InputSpec([batch, *input_shape], "float32", "x")
     model.eval()
-    with paddle.utils.unique_name.guard():
+    with paddle.utils.unique_name.guard(), _fresh_struct_names():
         paddle.jit.save(model, str(out / PREFIX), input_spec=[spec])
     return find_paddle_model(out)
+
+
+@contextlib.contextmanager
+def _fresh_struct_names() -> Iterator[None]:
+    """Paddle names each op's layer path per process (``/ConvBN/``, then ``/ConvBN_1/`` in the
+    next export of the same network): start afresh, so that the same network always gives the
+    same program bytes (the Paddle reference is cached by the program's SHA-256)."""
+    from paddle.base import framework
+
+    saved = getattr(framework, "_name_struct", None)
+    if saved is None or not hasattr(framework, "NameStruct"):  # another Paddle: nothing to do
+        yield
+        return
+    framework._name_struct = framework.NameStruct()
+    try:
+        yield
+    finally:
+        framework._name_struct = saved
 
 
 def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> PaddleModelFiles:
