@@ -195,7 +195,7 @@ def _runners(
     for n in plan.names:
         if n in plan.skipped:
             continue
-        target = ref_dir if rt.kind(n) == "paddle" else onnx_path
+        target = subject.materialize(ref_dir) if rt.kind(n) == "paddle" else onnx_path
         try:
             runners[n] = rt.create(n, target, threads=threads, precision=precision)
         except P2OError as exc:

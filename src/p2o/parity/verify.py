@@ -190,7 +190,10 @@ def verify(
             r
             for name in names
             for r in _run_runtime(
-                name, ref_dir if rt.kind(name) == "paddle" else subj.onnx_path, data, checks
+                name,
+                subject.materialize(ref_dir) if rt.kind(name) == "paddle" else subj.onnx_path,
+                data,
+                checks,
             )
         ]
     accuracy: list[AccuracyResult] = []
@@ -400,15 +403,15 @@ def reference_outputs(
     from p2o.converter.export import PaddleModelFiles, find_paddle_model
     from p2o.zoo.weights import sha256_file
 
-    files = (
-        paddle_dir if isinstance(paddle_dir, PaddleModelFiles) else find_paddle_model(paddle_dir)
-    )
-    model = model_key or {
-        "program_sha256": sha256_file(files.model_file),
-        "params_sha256": sha256_file(files.params_file),
-    }
+    if model_key is None:
+        src = subject.materialize(paddle_dir)
+        files = src if isinstance(src, PaddleModelFiles) else find_paddle_model(src)
+        model_key = {
+            "program_sha256": sha256_file(files.model_file),
+            "params_sha256": sha256_file(files.params_file),
+        }
     key = {
-        **model,
+        **model_key,
         "inputs_sha256": cache.array_digest(x),
         "paddle": metadata.version("paddlepaddle"),
         "runtime": REFERENCE,
@@ -417,7 +420,7 @@ def reference_outputs(
     }
 
     def compute() -> dict[str, np.ndarray]:
-        runner = rt.create(REFERENCE, paddle_dir, threads=threads)
+        runner = rt.create(REFERENCE, subject.materialize(paddle_dir), threads=threads)
         try:
             with progress.step(f"Paddle reference on {len(x)} samples"):
                 parts = [runner.run(x[i : i + chunk]) for i in range(0, len(x), chunk)]
