@@ -316,6 +316,22 @@ class Result:
         return built
 
 
+class Verdict:
+    """Mixin for a result whose ``status`` is a verdict: its truth value means "passed", and its
+    exit code follows from it (``exit_code``)."""
+
+    @property
+    def passed(self) -> bool:
+        return Status(self.status) is Status.PASSED  # type: ignore[attr-defined]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.status)  # type: ignore[attr-defined]
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)  # frozen dataclasses normalise in __post_init__
 
@@ -451,7 +467,7 @@ class RuntimeResult(Result):
 
 
 @dataclass(frozen=True)
-class ParityReport(Result):
+class ParityReport(Verdict, Result):
     """Every engine against the reference engine on one model.
 
     ``status`` is ``verdict`` over the engines' statuses (with ``strict``).
@@ -471,17 +487,6 @@ class ParityReport(Result):
     @property
     def status(self) -> Status:
         return verdict((r.status for r in self.results), strict=self.strict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status is Status.PASSED
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.status)
 
     @property
     def reason(self) -> str:
@@ -576,7 +581,7 @@ class AccuracyResult(Result):
 
 
 @dataclass
-class VerifyResult(Result):
+class VerifyResult(Verdict, Result):
     """``p2o verify``'s outcome: the parity report and what it was run on."""
 
     report: ParityReport
@@ -595,17 +600,6 @@ class VerifyResult(Result):
     @property
     def status(self) -> Status:
         return self.report.status
-
-    @property
-    def passed(self) -> bool:
-        return self.report.passed
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    @property
-    def exit_code(self) -> int:
-        return self.report.exit_code
 
     def to_dict(self) -> dict[str, Any]:
         d = self.report.to_dict()
@@ -817,7 +811,7 @@ class BenchResult(Result):
 
 
 @dataclass
-class ModelRecord(Result):
+class ModelRecord(Verdict, Result):
     """One model's outcome in a release; ``record.json`` in its directory.
 
     ``stage`` names the stage that decided a status other than passed (``convert``,
@@ -845,16 +839,9 @@ class ModelRecord(Result):
     def __post_init__(self) -> None:
         self.status = Status(self.status)
 
-    @property
-    def passed(self) -> bool:
-        return self.status is Status.PASSED
-
-    def __bool__(self) -> bool:
-        return self.passed
-
 
 @dataclass
-class ReleaseSummary(Result):
+class ReleaseSummary(Verdict, Result):
     """``release.json``: every model's record and the release's verdict over them."""
 
     models: list[ModelRecord]
@@ -867,17 +854,6 @@ class ReleaseSummary(Result):
     @property
     def status(self) -> Status:
         return verdict(m.status for m in self.models)
-
-    @property
-    def passed(self) -> bool:
-        return self.status is Status.PASSED
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.status)
 
     @property
     def counts(self) -> dict[str, int]:
