@@ -680,17 +680,7 @@ def verify_rows(step: dict[str, Any], artifact: dict[str, Any]) -> list[dict[str
                 "use_tf32": cuda.get("use_tf32"),
             }
         )
-    if not rows:
-        rows.append(
-            {
-                "model": artifact["model"],
-                "precision": artifact["precision"],
-                "runtime": "-",
-                "status": "error",
-                "reason": _last_line(step),
-            }
-        )
-    return rows
+    return rows or [_error_row(step, artifact)]
 
 
 def bench_rows(step: dict[str, Any], artifact: dict[str, Any]) -> list[dict[str, Any]]:
@@ -713,17 +703,18 @@ def bench_rows(step: dict[str, Any], artifact: dict[str, Any]) -> list[dict[str,
                 "transfers": t.get("transfers") or {},
             }
         )
-    if not rows:
-        rows.append(
-            {
-                "model": artifact["model"],
-                "precision": artifact["precision"],
-                "runtime": "-",
-                "status": "error",
-                "reason": _last_line(step),
-            }
-        )
-    return rows
+    return rows or [_error_row(step, artifact)]
+
+
+def _error_row(step: dict[str, Any], artifact: dict[str, Any]) -> dict[str, Any]:
+    """The one row of a step that produced no result (its last log line says why)."""
+    return {
+        "model": artifact["model"],
+        "precision": artifact["precision"],
+        "runtime": "-",
+        "status": "error",
+        "reason": _last_line(step),
+    }
 
 
 def _last_line(step: dict[str, Any]) -> str:
