@@ -12,6 +12,7 @@ from p2o.cli import main
 from p2o.converter import convert
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.int8 import scale_weight_scale
+from p2o.parity.verify import REFERENCE
 
 NAME = "RegNetX_200MF"
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def labelled(tmp_path_factory):
         skimage.io.imsave(staging / f"{i:02d}.png", np.ascontiguousarray(img))
     x = load_labels(root / "staging").load()
     export_static(create_model(NAME), root / "paddle")
-    ref = rt.create("paddle", root / "paddle").run(x)
+    ref = rt.create(REFERENCE, root / "paddle").run(x)
     top1 = np.argmax(next(iter(ref.values())), axis=1)
     folder = root / "images"
     for f, label in zip(sorted(staging.iterdir()), top1, strict=True):
@@ -64,9 +65,10 @@ def test_int8_verify_passes_and_prints_the_accuracy_cost(int8, labelled, capsys)
     argv = ["verify", "--onnx", str(int8), "--model", NAME, "--batch", "1"]
     assert main([*argv, "--labels", str(labelled)]) == 0
     out = capsys.readouterr().out
-    assert "judged by the int8 agreement rule" in out and "accuracy cost vs paddle fp32" in out
+    assert "judged by the int8 agreement rule" in out
+    assert f"accuracy cost vs {REFERENCE} fp32" in out
     assert "64 evaluation crops" in out
-    assert "paddle fp32 top-1 100.00%" in out  # labels are the reference's own predictions
+    assert f"{REFERENCE} fp32 top-1 100.00%" in out  # labels are the reference's own predictions
     assert "ort-cpu int8: top-1" in out and "openvino int8: top-1" in out
 
 

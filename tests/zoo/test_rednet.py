@@ -32,14 +32,16 @@ def _naive_involution(
     return out
 
 
+@pytest.mark.parametrize("form", ["_involution_eager", "_involution_export"])
 @pytest.mark.parametrize(("k", "stride", "size"), [(3, 1, 5), (7, 1, 6), (7, 2, 8), (3, 2, 7)])
-def test_involution_matches_naive_reference(k: int, stride: int, size: int) -> None:
+def test_involution_matches_naive_reference(form: str, k: int, stride: int, size: int) -> None:
+    """Both forms (eager runs and exports) compute the same sum as the definition."""
     rng = np.random.default_rng(0)
     groups, channels = 2, 6
     ho = (size + 2 * ((k - 1) // 2) - k) // stride + 1
     x = rng.standard_normal((2, channels, size, size)).astype("float32")
     kernel = rng.standard_normal((2, groups * k * k, ho, ho)).astype("float32")
-    ours = rednet.involution(paddle.to_tensor(x), paddle.to_tensor(kernel), k, stride, groups)
+    ours = getattr(rednet, form)(paddle.to_tensor(x), paddle.to_tensor(kernel), k, stride, groups)
     assert_parity(ours.numpy(), _naive_involution(x, kernel, k, stride, groups), OP_TOLERANCE)
 
 

@@ -39,7 +39,7 @@ from p2o.runtimes import registry as rt
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 DEFAULT_BATCHES = (1, 4)
 DEFAULT_TOLERANCE = 1e-4
-REFERENCE = "paddle"
+REFERENCE = "paddle-plain"  # plain CPU kernels: see docs/verify.md, "Why plain kernels"
 
 
 def load_inputs(

@@ -80,6 +80,15 @@ def involution(
     * x_pad[n, c, i*stride + a, j*stride + b]`` with ``g = c // (C // groups)`` and zero
     padding ``(K - 1) // 2``.
     """
+    form = _involution_eager if paddle.in_dynamic_mode() else _involution_export
+    return form(x, kernel, kernel_size, stride, groups)
+
+
+def _involution_export(
+    x: paddle.Tensor, kernel: paddle.Tensor, kernel_size: int, stride: int, groups: int
+) -> paddle.Tensor:
+    """``involution`` as exported: PaddleClas's six-axis arrangement, which the converter
+    recognises as one involution."""
     channels = x.shape[1]
     height, width = kernel.shape[2], kernel.shape[3]
     taps = kernel_size * kernel_size
@@ -87,6 +96,23 @@ def involution(
     patches = patches.reshape([0, groups, channels // groups, taps, height, width])
     weights = kernel.reshape([0, groups, 1, taps, height, width])
     return (patches * weights).sum(axis=3).reshape([0, channels, height, width])
+
+
+def _involution_eager(
+    x: paddle.Tensor, kernel: paddle.Tensor, kernel_size: int, stride: int, groups: int
+) -> paddle.Tensor:
+    """``involution`` for eager runs (weight synthesis, calibration): the same sum as one
+    broadcast multiply over three axes, which Paddle's CPU kernels run about 1.3x faster
+    than the six-axis form. Exports keep the six-axis form, the arrangement the converter
+    recognises as one involution.
+    """
+    n, channels, height, width = x.shape[0], x.shape[1], kernel.shape[2], kernel.shape[3]
+    taps, cells = kernel_size * kernel_size, kernel.shape[2] * kernel.shape[3]
+    patches = F.unfold(x, kernel_size, strides=stride, paddings=(kernel_size - 1) // 2)
+    patches = patches.reshape([n * groups, channels // groups, taps * cells])
+    prod = patches * kernel.reshape([n * groups, 1, taps * cells])
+    out = prod.reshape([n * groups, channels // groups, taps, cells]).sum(axis=2)
+    return out.reshape([n, channels, height, width])
 
 
 class Involution(nn.Layer):
