@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import os
+import time
 import zipfile
 
 import numpy as np
@@ -161,3 +165,31 @@ def test_default_root_is_the_user_cache_dir(monkeypatch):
 
     monkeypatch.delenv("P2O_CACHE_DIR")
     assert str(cache.root()) == platformdirs.user_cache_dir("p2o", appauthor=False)
+
+
+def _slow_compute(log) -> np.ndarray:
+    with open(log, "a") as f:
+        f.write("computed\n")
+    time.sleep(0.5)  # long enough for the other process to ask meanwhile
+    return np.arange(3.0)
+
+
+def _ask(root, log, results) -> None:
+    os.environ["P2O_CACHE_DIR"] = str(root)
+    results.put(cache.get_or_compute("x", KEY, functools.partial(_slow_compute, log)).tolist())
+
+
+def test_two_processes_asking_at_once_compute_once(own_cache, tmp_path):
+    """Release workers asking for the same entry (twin models' weights) compute it once."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    log = tmp_path / "log"
+    procs = [ctx.Process(target=_ask, args=(own_cache, log, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert [results.get(timeout=5) for _ in procs] == [[0.0, 1.0, 2.0]] * 2
+    assert log.read_text().count("computed") == 1
+    assert _entries(own_cache) == [cache.entry_path("x", KEY)]  # no lock file left

@@ -10,7 +10,9 @@ is any JSON-serialisable dict; its canonical JSON's SHA-256 names the file. Each
 beside the arrays, the key and a SHA-256 of every array (dtype, shape and bytes): an entry
 that is not a readable zip, whose key differs or whose arrays do not match their checksum is
 recomputed and rewritten, never trusted. Entries are written to a temporary name and renamed,
-so a reader (or an interrupted run) never sees half a file.
+so a reader (or an interrupted run) never sees half a file. Two processes missing the same
+entry at once (release workers on twin models) compute it once: the second waits on the
+entry's lock file, removed when the first is done.
 
 Where: ``$P2O_CACHE_DIR`` if set, else the platform's user cache directory
 (``~/.cache/p2o`` on Linux). Off: ``$P2O_NO_CACHE=1`` or :func:`set_enabled` (the CLI's
@@ -19,13 +21,15 @@ Where: ``$P2O_CACHE_DIR`` if set, else the platform's user cache directory
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -136,10 +140,39 @@ def get_or_compute(kind: str, key: Mapping[str, Any], compute: Callable[[], Any]
         return compute()
     path = entry_path(kind, key)
     found = _read(path, key)
-    if found is not None:
-        if set(found) == {_SINGLE}:
-            return found[_SINGLE]
-        return found
+    if found is None:
+        with _computing(path):  # another process computing this entry: wait, then read it
+            found = _read(path, key)
+            if found is None:
+                return _compute_and_store(path, key, compute)
+    if set(found) == {_SINGLE}:
+        return found[_SINGLE]
+    return found
+
+
+@contextlib.contextmanager
+def _computing(path: Path) -> Iterator[None]:
+    """Hold ``path``'s lock file while computing it, so two processes (release workers)
+    asking for the same entry compute it once. Only an optimisation: where the lock cannot
+    be taken, or after a race with its removal, both compute and the result is the same.
+    """
+    lock = path.with_name(f".{path.stem}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _compute_and_store(path: Path, key: Mapping[str, Any], compute: Callable[[], Any]) -> Any:
     value = compute()
     if isinstance(value, np.ndarray):
         arrays = {_SINGLE: value}

@@ -94,6 +94,19 @@ def run_in_process(
     return records
 
 
+def _next(pending: list[tuple[str, str | None]], running: list[str]) -> int:
+    """Index of the next model to start: the first that does not build the synthetic weights
+    a running worker is building (a twin, ``X`` beside ``X_ssld``, started later finds them in
+    the cache instead of building them at the same time), else the first."""
+    from p2o.zoo import model_info
+
+    busy = {model_info(n).architecture for n in running}
+    for i, (name, weights) in enumerate(pending):
+        if weights is not None or model_info(name).architecture not in busy:
+            return i
+    return 0
+
+
 def run_pool(
     todo: list[tuple[str, str | None]],
     options: ReleaseOptions,
@@ -108,7 +121,7 @@ def run_pool(
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                name, weights = pending.pop(0)
+                name, weights = pending.pop(_next(pending, [r.name for r in running]))
                 recv, send = ctx.Pipe(duplex=False)
                 args = (name, weights, options.key(), str(dist))
                 proc = ctx.Process(target=_child, args=(send, args), name=f"p2o-{name}")
