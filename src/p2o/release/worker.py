@@ -145,6 +145,7 @@ def _bench(
 def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: str) -> ModelRecord:
     """Convert, verify (and bench) one model into its work dir, then publish it."""
     from p2o import report
+    from p2o.converter.export import reuse_exports
     from p2o.report.release import model_report
     from p2o.zoo.weights import sha256_file
 
@@ -157,7 +158,8 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     work.mkdir(parents=True)
     t0 = time.perf_counter()
     try:
-        _run_stages(rec, weights, options, work)
+        with reuse_exports(work / ".exports"):  # convert's export serves as verify's reference
+            _run_stages(rec, weights, options, work)
         if rec.status is Status.PASSED:
             rec.stage = ""
     except P2OError as exc:
