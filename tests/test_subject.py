@@ -87,3 +87,24 @@ def test_the_right_reference_passes_the_guard(converted: Path) -> None:
     subject.check_identity(subject.zoo_reference(NAME), converted)
     with pytest.raises(UsageError, match="different weights"):
         subject.check_identity(subject.zoo_reference(NAME, seed=3), converted)
+
+
+def test_cached_synthetic_weights_give_the_identity_without_building(monkeypatch) -> None:
+    """A repeat: the weights' checksum from the cached state equals the built network's, and
+    the network is built only when something asks for it."""
+    import p2o.zoo
+    from p2o import subject
+    from p2o.converter.pipeline import state_sha256
+
+    built = state_sha256(create_model(NAME))  # fills the session's cache
+    calls = []
+
+    def counting(*a, **k):
+        calls.append(a)
+        return create_model(*a, **k)
+
+    monkeypatch.setattr(p2o.zoo, "create_model", counting)
+    ref = subject.zoo_reference(NAME)
+    assert ref.weights_sha256 == built and calls == []
+    assert state_sha256(ref.net) == built and len(calls) == 1
+    assert ref.net is ref.net and len(calls) == 1  # built once

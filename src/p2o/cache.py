@@ -123,6 +123,11 @@ def _write(path: Path, key: Mapping[str, Any], arrays: dict[str, np.ndarray]) ->
             os.unlink(tmp)
 
 
+def lookup(kind: str, key: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """The arrays of a sound entry for ``(kind, key)``, or None (missing, unsound, cache off)."""
+    return _read(entry_path(kind, key), key) if enabled() else None
+
+
 @overload
 def get_or_compute(
     kind: str, key: Mapping[str, Any], compute: Callable[[], np.ndarray]

@@ -22,9 +22,10 @@ anything, and answer them here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,10 +47,18 @@ class Reference:
     name: str
     shape: tuple[int, int, int]
     identity: dict[str, Any]  # model, weights, weights_sha256 (+ seed for the zoo)
-    net: Any = None  # the dygraph network (zoo): localizer, reference export
     paddle_model: Any = None  # the located PaddleModelFiles (paddle-model)
     source: Any = None  # the opened PaddleModelSource (paddle-model)
     preprocess: Any = None  # how images become inputs (None: the ImageNet default)
+    build_net: Callable[[], Any] | None = None  # the zoo network, built on first use of net
+    _net: Any = None
+
+    @property
+    def net(self) -> Any:
+        """The dygraph network (zoo): localizer, reference export; built when first asked."""
+        if self._net is None and self.build_net is not None:
+            self._net = self.build_net()
+        return self._net
 
     @property
     def weights_sha256(self) -> str:
@@ -63,20 +72,30 @@ def weights_desc(weights: str | Path | None, seed: int) -> str:
 
 
 def zoo_reference(model: str, weights: str | Path | None = None, seed: int = 0) -> Reference:
-    """The zoo network ``model`` with its weights, built once."""
-    from p2o.converter.pipeline import state_sha256
+    """The zoo network ``model`` with its weights. Synthetic weights that p2o's cache holds
+    give the identity without building the network (nor importing Paddle): a repeat whose
+    Paddle outputs are cached never needs it; it is built when first used."""
     from p2o.zoo import create_model, model_info
+    from p2o.zoo.weights import arrays_sha256, cached_synthetic_state
 
     info = model_info(model)
-    net = create_model(info.name, weights=weights, seed=seed)
+    state = None if weights is not None else cached_synthetic_state(info.architecture, seed)
+    if state is None:
+        from p2o.converter.pipeline import state_sha256
+
+        net = create_model(info.name, weights=weights, seed=seed)
+        sha, build = state_sha256(net), None
+    else:
+        net, sha = None, arrays_sha256(state.items())
+        build = functools.partial(create_model, info.name, seed=seed)
     identity = {
         "kind": "zoo",
         "model": info.name,
         "weights": weights_desc(weights, seed),
         "seed": seed,
-        "weights_sha256": state_sha256(net),
+        "weights_sha256": sha,
     }
-    return Reference("zoo", info.name, info.input_shape, identity, net=net)
+    return Reference("zoo", info.name, info.input_shape, identity, build_net=build, _net=net)
 
 
 def paddle_reference(src: PaddleModelSource) -> Reference:

@@ -93,12 +93,9 @@ class _Stages:
 
 def state_sha256(model: Any) -> str:
     """Checksum of a network's weights: key names, dtypes, shapes and bytes, in order."""
-    h = hashlib.sha256()
-    for key, tensor in model.state_dict().items():
-        arr = np.ascontiguousarray(tensor.numpy())
-        h.update(f"{key}|{arr.dtype}|{arr.shape}|".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
+    from p2o.zoo.weights import arrays_sha256
+
+    return arrays_sha256((key, tensor.numpy()) for key, tensor in model.state_dict().items())
 
 
 def _specs(values: Any) -> list[TensorSpec]:

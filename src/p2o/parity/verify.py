@@ -205,12 +205,12 @@ def verify(
         data.model_name, tol, data.reference_name, results, strict, dict(output_tolerances or {})
     )
     divergence = None
-    net = None if subj.reference is None else subj.reference.net
     failed = any(r.status == "failed" for r in results)
-    if localize and net is not None and failed and not rules.reduced(names):
+    ref = subj.reference
+    if localize and failed and ref is not None and ref.kind == "zoo" and not rules.reduced(names):
         # (layer by layer at an fp32 tolerance means nothing for a reduced precision)
         x = data.x_by_batch[data.batches[0]][:1]
-        divergence = _localize(net, subj.onnx_path, x, tol, notes)
+        divergence = _localize(ref.net, subj.onnx_path, x, tol, notes)  # net built here if need be
     return VerifyResult(
         report,
         str(subj.onnx_path),

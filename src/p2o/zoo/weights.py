@@ -14,6 +14,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -267,32 +268,52 @@ def _synthesis_code_digest() -> str:
     return h.hexdigest()
 
 
-def synthetic_state(model: Any, architecture: str, seed: int = 0) -> dict[str, np.ndarray]:
-    """The state dict ``synthesize(model, seed)`` gives, from p2o's cache when it holds it.
+def arrays_sha256(items: Iterable[tuple[str, np.ndarray]]) -> str:
+    """Checksum of a state: key names, dtypes, shapes and bytes, in order."""
+    h = hashlib.sha256()
+    for key, value in items:
+        arr = np.ascontiguousarray(value)
+        h.update(f"{key}|{arr.dtype}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
 
-    Key: architecture, seed, p2o version, the zoo code's digest, Paddle and scikit-image
-    versions (the calibration runs Paddle on scikit-image's photographs). ``model`` is left
-    with those weights either way.
-    """
-    import paddle
-    import skimage
 
-    from p2o import __version__, cache, progress
+def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
+    """Architecture, seed, p2o version, the zoo code's digest, Paddle and scikit-image
+    versions (the calibration runs Paddle on scikit-image's photographs), read without
+    importing either."""
+    from importlib import metadata
 
-    key = {
+    from p2o import __version__
+
+    return {
         "architecture": architecture,
         "seed": seed,
         "p2o": __version__,
         "code": _synthesis_code_digest(),
-        "paddle": paddle.__version__,
-        "skimage": skimage.__version__,  # type: ignore[attr-defined]
+        "paddle": metadata.version("paddlepaddle"),
+        "skimage": metadata.version("scikit-image"),
     }
+
+
+def cached_synthetic_state(architecture: str, seed: int = 0) -> dict[str, np.ndarray] | None:
+    """The state ``synthetic_state`` would give, if p2o's cache holds it (else None)."""
+    from p2o import cache
+
+    return cache.lookup("synthetic_weights", _synthetic_key(architecture, seed))
+
+
+def synthetic_state(model: Any, architecture: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """The state dict ``synthesize(model, seed)`` gives, from p2o's cache when it holds it
+    (key: ``_synthetic_key``). ``model`` is left with those weights either way."""
+    from p2o import cache, progress
 
     def compute() -> dict[str, np.ndarray]:
         with progress.step(f"synthesize weights of {architecture}"):
             synthesize(model, seed=seed)
         return {k: v.numpy() for k, v in model.state_dict().items()}
 
+    key = _synthetic_key(architecture, seed)
     state = cache.get_or_compute("synthetic_weights", key, compute)
     load_strict(model, state, source=f"synthetic weights of {architecture}")
     return state
