@@ -206,11 +206,11 @@ def verify(
     )
     divergence = None
     failed = any(r.status == "failed" for r in results)
-    ref = subj.reference
-    if localize and failed and ref is not None and ref.kind == "zoo" and not rules.reduced(names):
+    zoo = subj.reference if subj.reference and subj.reference.kind == "zoo" else None
+    if localize and failed and zoo is not None and not rules.reduced(names):
         # (layer by layer at an fp32 tolerance means nothing for a reduced precision)
         x = data.x_by_batch[data.batches[0]][:1]
-        divergence = _localize(ref.net, subj.onnx_path, x, tol, notes)  # net built here if need be
+        divergence = _localize(zoo.net, subj.onnx_path, x, tol, notes)  # net built here if need be
     return VerifyResult(
         report,
         str(subj.onnx_path),

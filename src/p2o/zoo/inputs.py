@@ -7,6 +7,8 @@ a model's own PaddleClas ``inference.yml`` can change each step (``paddleclas_co
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +114,25 @@ def preprocess(img: np.ndarray, pp: Preprocess | None = None) -> np.ndarray:
 
 
 def sample_batch(count: int | None = None, pp: Preprocess | None = None) -> np.ndarray:
-    """The default parity inputs: scikit-image's photographs, preprocessed ([N, 3, 224, 224])."""
+    """The default parity inputs: scikit-image's photographs, preprocessed ([N, 3, 224, 224]).
+
+    Kept in p2o's cache (key: the photographs, the preprocessing, this file and
+    scikit-image's version), so a repeat neither imports scikit-image nor decodes them.
+    """
+    from importlib import metadata
+
+    from p2o import cache
+
     names = SAMPLE_IMAGES[: count or len(SAMPLE_IMAGES)]
-    return np.stack([preprocess(skimage_photo(n), pp) for n in names])
+    key = {
+        "photos": list(names),
+        "preprocess": dataclasses.asdict(pp or Preprocess()),
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "skimage": metadata.version("scikit-image"),
+    }
+    return cache.get_or_compute(
+        "sample_inputs", key, lambda: np.stack([preprocess(skimage_photo(n), pp) for n in names])
+    )
 
 
 def calibration_batch(pp: Preprocess | None = None) -> np.ndarray:
