@@ -199,3 +199,16 @@ def test_the_onnx_side_installs_without_paddle():
     assert {"paddlepaddle", "paddle2onnx"} <= names(extras["paddle"])
     cpu = names(extras["cpu"])
     assert {"onnxruntime", "openvino"} <= cpu and ("p2o" in cpu or "paddlepaddle" in cpu)
+
+
+def test_a_zoo_reference_needs_paddle_even_when_its_cache_is_full(tmp_path, monkeypatch):
+    """Weights and Paddle outputs in the cache: still one line saying what to install, as on
+    an empty cache (the verdict does not depend on what the cache holds)."""
+    from p2o.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["verify", "--model", "RegNetX_200MF", "--runtimes", "ort-cpu", "--batch", "1"]
+    assert main(args) == 0  # fills the session's cache: synthetic weights, Paddle outputs
+    onnx_file = str(tmp_path / "p2o-out" / "RegNetX_200MF" / "model.onnx")
+    code, _, err, _ = p2o_run([*args, "--onnx", onnx_file], tmp_path, block=True)
+    assert code == 2 and "pip install 'p2o[paddle]'" in err, err

@@ -75,11 +75,14 @@ def zoo_reference(model: str, weights: str | Path | None = None, seed: int = 0) 
     """The zoo network ``model`` with its weights. Synthetic weights that p2o's cache holds
     give the identity without building the network (nor importing Paddle): a repeat whose
     Paddle outputs are cached never needs it; it is built when first used."""
+    from p2o import optional
     from p2o.zoo import create_model, model_info
     from p2o.zoo.weights import arrays_sha256, cached_synthetic_state
 
     info = model_info(model)
-    state = None if weights is not None else cached_synthetic_state(info.architecture, seed)
+    # (without Paddle, building says what to install: a zoo reference runs Paddle if need be)
+    lazy = weights is None and optional.installed("paddle")
+    state = cached_synthetic_state(info.architecture, seed) if lazy else None
     if state is None:
         from p2o.converter.pipeline import state_sha256
 
