@@ -8,7 +8,6 @@ a model's own PaddleClas ``inference.yml`` can change each step (``paddleclas_co
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -116,18 +115,19 @@ def preprocess(img: np.ndarray, pp: Preprocess | None = None) -> np.ndarray:
 def sample_batch(count: int | None = None, pp: Preprocess | None = None) -> np.ndarray:
     """The default parity inputs: scikit-image's photographs, preprocessed ([N, 3, 224, 224]).
 
-    Kept in p2o's cache (key: the photographs, the preprocessing, this file and
+    Kept in p2o's cache (key: the photographs, the preprocessing, the zoo code's digest and
     scikit-image's version), so a repeat neither imports scikit-image nor decodes them.
     """
     from importlib import metadata
 
     from p2o import cache
+    from p2o.zoo.weights import _synthesis_code_digest
 
     names = SAMPLE_IMAGES[: count or len(SAMPLE_IMAGES)]
     key = {
         "photos": list(names),
         "preprocess": dataclasses.asdict(pp or Preprocess()),
-        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "code": _synthesis_code_digest(),
         "skimage": metadata.version("scikit-image"),
     }
     return cache.get_or_compute(
