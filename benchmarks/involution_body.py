@@ -267,6 +267,59 @@ def build_rowstack(g: Graph, sh: Shape) -> None:
     ungrouped(g, add_chain(g, terms), sh)
 
 
+def build_colmm(g: Graph, sh: Shape) -> None:
+    """Stride 1 only: rows stacked channels-last, one batched MatMul over the row offsets
+    for all K tap columns at once (kernel columns skewed), then K column slices summed."""
+    k, s, ho = sh.kernel_size, sh.stride, sh.out_size
+    assert s == 1
+    wp = ho + k - 1
+    x4, k4 = grouped(g, sh)
+    xw = g.one("Transpose", [padded(g, x4, sh)], perm=[0, 3, 2, 1])  # [B, Wp, Hp, Cg]
+    idx = np.arange(ho)[:, None] + np.arange(k)[None, :]  # [Ho, Ki]
+    stack = g.one("Gather", [xw, g.ints(idx.ravel().tolist(), idx.shape)], axis=2)
+    # kernel [B, Ki, Kj, Ho, Wo] -> [B, Ho, Ki, Kj, Wo] -> skew (j shifts right by j) -> Wp
+    k5 = g.one("Reshape", [k4, g.ints([0, k, k, ho, ho])])
+    kt = g.one("Transpose", [k5], perm=[0, 3, 1, 2, 4])
+    kt = g.one("Pad", [kt, g.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, k])])
+    kt = g.one("Reshape", [kt, g.ints([0, 0, 0, -1])])
+    kt = g.one("Slice", [kt, g.ints([0]), g.ints([k * (ho + k - 1)]), g.ints([3])])
+    kt = g.one("Reshape", [kt, g.ints([0, 0, k, k, wp])])  # [B, Ho, Ki, Kj, Wp]
+    kt = g.one("Transpose", [kt], perm=[0, 4, 1, 3, 2])  # [B, Wp, Ho, Kj, Ki]
+    y = g.one("MatMul", [kt, stack])  # [B, Wp, Ho, Kj, Cg]
+    terms = [
+        g.one("Slice", [y, g.ints([j, j]), g.ints([j + ho, j + 1]), g.ints([1, 3])])
+        for j in range(k)
+    ]
+    total = g.one("Squeeze", [add_chain(g, terms), g.ints([3])])  # [B, Wo, Ho, Cg]
+    ungrouped(g, g.one("Transpose", [total], perm=[0, 3, 2, 1]), sh)
+
+
+def build_tileband(g: Graph, sh: Shape, tile: int = 7) -> None:
+    """Stride 1 only, width a multiple of ``tile``: the band MatMul on width tiles of
+    ``tile`` outputs ([tile x tile+K-1] bands), one MatMul per row offset, summed."""
+    k, s, ho = sh.kernel_size, sh.stride, sh.out_size
+    assert s == 1 and ho % tile == 0
+    nt, wt = ho // tile, tile + k - 1
+    x4, k4 = grouped(g, sh)
+    xc = g.one("Transpose", [padded(g, x4, sh)], perm=[0, 2, 3, 1])  # [B, Hp, Wp, Cg]
+    idx = tile * np.arange(nt)[:, None] + np.arange(wt)[None, :]  # [T, Wt]
+    xt = g.one("Gather", [xc, g.ints(idx.ravel().tolist(), idx.shape)], axis=2)  # [B,Hp,T,Wt,Cg]
+    k6 = g.one("Reshape", [k4, g.ints([0, k, k, ho, nt, tile])])  # [B, Ki, Kj, Ho, T, Tw]
+    kt = g.one("Transpose", [k6], perm=[0, 1, 3, 4, 5, 2])  # [B, Ki, Ho, T, Tw, Kj]
+    kt = g.one("Pad", [kt, g.ints([0] * 6 + [0, 0, 0, 0, 0, tile])])  # Kj -> Tw + K
+    kt = g.one("Reshape", [kt, g.ints([0, 0, 0, 0, -1])])
+    kt = g.one("Slice", [kt, g.ints([0]), g.ints([tile * wt]), g.ints([4])])
+    band = g.one("Reshape", [kt, g.ints([0, 0, 0, 0, tile, wt])])  # [B, Ki, Ho, T, Tw, Wt]
+    bands = g.op("Split", [band, g.ints([1] * k)], n=k, axis=1)
+    terms = []
+    for i in range(k):
+        rows = g.one("Slice", [xt, g.ints([i]), g.ints([i + ho]), g.ints([1])])
+        b_i = g.one("Squeeze", [bands[i], g.ints([1])])
+        terms.append(g.one("MatMul", [b_i, rows]))  # [B, Ho, T, Tw, Cg]
+    y = g.one("Reshape", [add_chain(g, terms), g.ints([0, 0, -1, sh.group_channels])])
+    ungrouped(g, g.one("Transpose", [y], perm=[0, 3, 1, 2]), sh)
+
+
 BUILDERS: dict[str, Callable[[Graph, Shape], None]] = {
     "stock": build_stock,
     "convunfold": build_convunfold,
@@ -274,6 +327,9 @@ BUILDERS: dict[str, Callable[[Graph, Shape], None]] = {
     "taps_sum": lambda g, sh: build_taps(g, sh, variadic=True),
     "phase_taps": build_phase_taps,
     "rowstack": build_rowstack,
+    "colmm": build_colmm,
+    "tileband": build_tileband,
+    "tileband14": lambda g, sh: build_tileband(g, sh, 14),
 }
 
 

@@ -177,17 +177,15 @@ def test_every_body_equals_the_unfold_lowering(body: str) -> None:
 
 
 def _broken(branch: Callable[..., onnx.GraphProto]) -> Callable[..., onnx.GraphProto]:
-    """A deliberately wrong body: the kernel of its first two products swapped (taps) or its
-    one product negated (band, unfold). Shapes stay right, the numbers do not."""
+    """A deliberately wrong body: its first product (a tap, a tap column or the whole product;
+    not shape arithmetic) negated. Shapes stay right, the numbers do not."""
 
     def wrong(c: inv.Config, x4: str, k4: str) -> onnx.GraphProto:
         graph = branch(c, x4, k4)
+        constants = {o for n in graph.node if n.op_type == "Constant" for o in n.output}
         products = [n for n in graph.node if n.op_type == "MatMul"] or [
-            n for n in graph.node if n.op_type == "Mul"
+            n for n in graph.node if n.op_type == "Mul" and not constants & set(n.input)
         ]
-        if len(products) > 1:
-            products[0].input[1], products[1].input[1] = products[1].input[1], products[0].input[1]
-            return graph
         value = products[0].output[0]
         for node in graph.node:
             node.input[:] = [f"{value}_neg" if i == value else i for i in node.input]
@@ -209,11 +207,12 @@ def test_a_wrong_body_fails_the_proof(body: str, monkeypatch: pytest.MonkeyPatch
 
 
 def test_choose_body() -> None:
-    assert inv.choose_body(7, 1, 56) == "taps"
+    assert inv.choose_body(7, 1, 56) == "rows"
     assert inv.choose_body(7, 2, 28) == "band"
-    assert inv.choose_body(7, 1, None) == "taps"  # width unknown
-    assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH + 1) == "taps"
-    assert inv.choose_body(1, 1, 7) == "taps"
+    assert inv.choose_body(7, 1, None) == "rows"  # width unknown
+    assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH + 1) == "rows"
+    assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH) == "band"
+    assert inv.choose_body(1, 1, 7) == inv.choose_body(1, 1, 112) == "taps"
     assert inv.choose_body(7, 1, 56, "gpu") == inv.choose_body(3, 2, 7, "gpu") == "unfold"
     with pytest.raises(ValueError, match="target"):
         inv.choose_body(7, 1, 7, "tpu")
@@ -224,7 +223,7 @@ def test_choose_body() -> None:
         inv.set_body(node, "fast")
 
 
-@pytest.mark.parametrize(("target", "bodies"), [("cpu", ["taps", "band"]), ("gpu", ["unfold"] * 2)])
+@pytest.mark.parametrize(("target", "bodies"), [("cpu", ["rows", "band"]), ("gpu", ["unfold"] * 2)])
 def test_attach_picks_each_body_from_the_widths(target: str, bodies: list[str]) -> None:
     """Widths flow through involutions: a 56-wide stride-2 layer, then its 28-wide output."""
     f = TensorProto.FLOAT
@@ -295,12 +294,9 @@ def test_onnxruntime_folds_the_dispatch(tmp_path: Path, body: str) -> None:
     ort.InferenceSession(build(cases).SerializeToString(), so, providers=["CPUExecutionProvider"])
     nodes = onnx.load(so.optimized_model_filepath).graph.node
     assert not {n.op_type for n in nodes} & {"If", "Involution"}
-    generic = [
-        n
-        for n in nodes
-        if n.op_type == "Gather" and any(a.name == "axis" and a.i in (2, 4) for a in n.attribute)
-    ]
+    generic = [n for n in nodes if any("generic_" in v for v in n.output)]
     assert not generic  # the generic branch's unfold is gone
+    assert any(f"s1{body}_" in v for n in nodes for v in n.output)  # the taken branch stays
 
 
 @pytest.mark.parametrize("opset", [13, 18, 21])

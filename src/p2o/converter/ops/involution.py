@@ -42,10 +42,13 @@ it is a speed hint; the converter proves the mapped model against paddle2onnx's 
 whichever it picked). :func:`attach` gives each node the body :func:`choose_body` picks from
 its input's width (shape inference) and the target, ``p2o convert --involution-body cpu|gpu``:
 
-* ``taps`` (cpu, wide maps): shifted windows, one ``Mul`` and one ``Add`` per tap over
-  x-sized tensors (about 150 ops per 7x7 layer). Elementwise work at the rate onnxruntime's
-  CPU kernels stream it; best where the maps are wide (the 3x3 stem at 112, the 56x56
-  stage) and a banded matrix would be mostly zeros;
+* ``rows`` (cpu, wide maps and unknown widths): per column phase the padded input's rows
+  i + s*h are stacked by one Gather ([B, Cg, K, Ho, Wq]); per tap column j one ``Mul`` with
+  the kernel's column j (zero-padded to its column offset), one ``ReduceSum`` over the K
+  row offsets and one column ``Slice`` (about 6 ops per tap column, each over K x-sized
+  rows, large enough for onnxruntime to run on every thread);
+* ``taps`` (K = 1; any map): shifted windows, one ``Mul`` and one ``Add`` per tap over
+  x-sized tensors (about 150 small ops per 7x7 layer, which run on one thread);
 * ``band`` (cpu, maps at most BAND_MAX_WIDTH = 28 wide): per output row h and row offset i
   one [Wo x Wq] band (kernel[i, j, h, w] at column s*w + j) times the [Wq x Cg] padded input
   row (channels last): ONE MatMul over all (i, h) and one ReduceSum over i (about 15 ops plus
@@ -90,7 +93,7 @@ DOMAIN_VERSION = 1
 ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels", "body")
 # The ``body`` attribute picks how the function computes the op (its index in BODIES); every
 # body computes the same involution, so it is a speed hint, never a change of meaning.
-BODIES = ("taps", "band", "unfold")
+BODIES = ("taps", "band", "unfold", "rows")
 TARGETS = ("cpu", "gpu")  # what ``choose_body`` optimises for
 # cpu: the banded MatMul body for inputs at most this wide (measured, see the module docstring)
 BAND_MAX_WIDTH = 28
@@ -112,15 +115,18 @@ def choose_body(kernel_size: int, stride: int, width: int | None, target: str = 
     """The body for an involution whose input is ``width`` columns wide (None: unknown).
 
     ``gpu``: the conv unfold (three large kernels). ``cpu``: the banded MatMul for maps at
-    most ``BAND_MAX_WIDTH`` wide with K > 1, else the shifted taps.
+    most ``BAND_MAX_WIDTH`` wide, the row stack for wider ones or an unknown width, the
+    shifted taps for K = 1 (a plain product).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} ({', '.join(TARGETS)})")
     if target == "gpu":
         return "unfold"
-    if width is not None and width <= BAND_MAX_WIDTH and kernel_size > 1:
+    if kernel_size == 1:
+        return "taps"
+    if width is not None and width <= BAND_MAX_WIDTH:
         return "band"
-    return "taps"
+    return "rows"
 
 
 def make_node(
@@ -511,7 +517,58 @@ def _unfold_branch(c: Config, x4: str, k4: str) -> GraphProto:
     return _graph(f"{prefix}body", b.nodes, [out])
 
 
-_BRANCHES = {"taps": _taps_branch, "band": _band_branch, "unfold": _unfold_branch}
+def _rows_branch(c: Config, x4: str, k4: str) -> GraphProto:
+    """Row stack: rows gathered once, then per tap column one Mul and one ReduceSum.
+
+    Per column phase q (stride s) the padded input's columns q::s are taken and its rows
+    i + s*h stacked by one Gather ([B, Cg, K, Ho, Wq]). Column j = s*b + q of the kernel
+    ([B, 1, K, Ho, Wo], broadcast over the group's channels) is zero-padded to column offset
+    b of the phase's width; the product is summed over the K row offsets and one column
+    Slice realigns it. About 6 ops per tap column, each over K x-sized rows.
+    """
+    prefix = f"k{c.kernel_size}s{c.stride}rows_"
+    b = _Builder(prefix)
+    kk, s = c.kernel_size, c.stride
+    p = (kk - 1) // 2
+    xp = b.op("Pad", [x4, b.ints([0, 0, p, p, 0, 0, p, p])])
+    ks = b.op("Shape", [k4])
+    ho = b.op("Gather", [ks, b.scalar(2)])
+    offsets = b.op("Unsqueeze", [b.ints(list(range(kk))), b.ints([1])])  # [K, 1]
+    starts = b.op("Mul", [b.op("Range", [b.scalar(0), ho, b.scalar(1)]), b.scalar(s)])
+    index = b.op("Add", [offsets, b.op("Unsqueeze", [starts, b.ints([0])])])  # [K, Ho]
+    hw = b.op("Slice", [ks, b.ints([2]), b.ints([4])])
+    k6 = b.op("Reshape", [k4, b.op("Concat", [b.ints([-1, 1, kk, kk]), hw], axis=0)])
+    columns = [b.op("Squeeze", [t, b.ints([3])]) for t in b.split(k6, [1] * kk, axis=3)]
+    total: str | None = None
+    for q in range(s):
+        a_q = len(range(q, kk, s))  # column offsets of column phase q
+        if a_q == 0:
+            continue
+        phase = xp
+        if s > 1:  # xp[..., q::s] with exactly Wo + a_q - 1 columns
+            last = _end(kk, q + s * (a_q - 1))
+            phase = b.op("Slice", [xp, b.ints([q]), b.ints([last]), b.ints([3]), b.ints([s])])
+        stack = b.op("Gather", [phase, index], axis=2)  # [B, Cg, K, Ho, Wo + a_q - 1]
+        for col in range(a_q):
+            k_col = columns[s * col + q]  # [B, 1, K, Ho, Wo]
+            if a_q > 1:
+                k_col = b.op("Pad", [k_col, b.ints([0] * 4 + [col] + [0] * 4 + [a_q - 1 - col])])
+            y = b.op("ReduceSum", [b.op("Mul", [stack, k_col]), b.ints([2])], keepdims=0)
+            if a_q > 1:
+                y = b.op("Slice", [y, b.ints([col]), b.ints([_end(a_q, col)]), b.ints([3])])
+            total = y if total is None else b.op("Add", [total, y])
+    assert total is not None
+    out = f"{prefix}y"
+    b.rename_last(total, out)
+    return _graph(f"{prefix}body", b.nodes, [out])
+
+
+_BRANCHES = {
+    "taps": _taps_branch,
+    "band": _band_branch,
+    "unfold": _unfold_branch,
+    "rows": _rows_branch,
+}
 
 
 def _generic_branch(k: str, s: str, x4: str, k4: str) -> GraphProto:
