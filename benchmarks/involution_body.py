@@ -18,7 +18,8 @@ Every candidate computes the same thing (checked against a numpy reference befor
               (``involution.choose_body``)
 
 The p2o_* candidates run as the runtime runs them: onnxruntime inlines the function and
-folds the dispatch; OpenVINO (``--runtime openvino``) reads ``involution.inline``'s output.
+folds the dispatch; OpenVINO (``--runtime openvino``) reads ``involution.inline``'s output
+(for ``chosen``: with the body p2o's OpenVINO runner asks for, ``INVOLUTION_BODY``).
 
 Each round runs every candidate ``--calls`` times (order rotated per round); the tables show
 the median over rounds of the mean per call (wall clock, and CPU time of the process, which
@@ -49,6 +50,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from p2o.converter.ops import involution
+from p2o.runtimes.openvino import INVOLUTION_BODY as OV_BODY
 
 OPSET = 17
 END = int(np.iinfo(np.int64).max)
@@ -384,11 +386,11 @@ def reference(x: np.ndarray, kernel: np.ndarray, sh: Shape) -> np.ndarray:
 class OpenVinoSession:
     """``run(None, feed)`` like onnxruntime, on OpenVINO CPU (the model inlined first)."""
 
-    def __init__(self, model: onnx.ModelProto, threads: int) -> None:
+    def __init__(self, model: onnx.ModelProto, threads: int, body: str | None) -> None:
         import openvino as ov
 
         core = ov.Core()
-        read = core.read_model(involution.inline(model).SerializeToString(), b"")
+        read = core.read_model(involution.inline(model, body).SerializeToString(), b"")
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
         self.compiled = core.compile_model(read, "CPU", config)
 
@@ -397,10 +399,10 @@ class OpenVinoSession:
 
 
 def session(
-    model: onnx.ModelProto, threads: int, spin: bool, runtime: str = "ort"
+    model: onnx.ModelProto, threads: int, spin: bool, runtime: str = "ort", chosen: bool = False
 ) -> ort.InferenceSession | OpenVinoSession:
-    if runtime == "openvino":
-        return OpenVinoSession(model, threads)
+    if runtime == "openvino":  # "chosen": the body p2o's OpenVINO runner gives every node
+        return OpenVinoSession(model, threads, OV_BODY if chosen else None)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -418,7 +420,8 @@ def measure(sh: Shape, names: list[str], args: argparse.Namespace) -> dict:
     feed = {"x": x, "kernel": kernel}
     want = reference(x, kernel, sh)
     sessions = {
-        n: session(make_model(n, sh), args.threads, not args.no_spin, args.runtime) for n in names
+        n: session(make_model(n, sh), args.threads, not args.no_spin, args.runtime, n == "chosen")
+        for n in names
     }
     errors = {}
     for n, sess in sessions.items():

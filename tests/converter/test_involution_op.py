@@ -332,6 +332,24 @@ def test_inline_removes_the_custom_domain_and_keeps_the_numbers() -> None:
         assert_parity(got, case.expected(), TOL)
 
 
+def test_inline_can_give_every_node_another_body() -> None:
+    """What p2o's OpenVINO runner does (its fastest body, whatever the converter picked)."""
+    cases = [
+        Case(0, 7, 1, 2, 4, (15, 13), body="rows"),
+        Case(1, 7, 2, 2, 4, (16, 14), body="band"),
+    ]
+    model = build(cases)
+    inlined = inv.inline(model, body="taps")
+    values = [v for n in inlined.graph.node for v in n.output]
+    assert any("taps_" in v for v in values)
+    assert not any("rows_" in v or "band_" in v for v in values)
+    asked = [inv.body_of(n) for n in model.graph.node if n.op_type == inv.OP_TYPE]
+    assert asked == ["rows", "band"]  # the model itself is left as it was
+    disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for case, got in zip(cases, run(inlined, cases, disabled), strict=True):
+        assert_parity(got, case.expected(), TOL)
+
+
 def test_openvino_runs_the_inlined_model(tmp_path: Path) -> None:
     ov = pytest.importorskip("openvino")
     cases = [

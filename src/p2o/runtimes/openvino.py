@@ -29,6 +29,11 @@ from p2o.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
 
 DEVICE = "CPU"
+# The involution body OpenVINO runs whatever the converter picked for ONNX Runtime: the
+# shifted taps, its fastest at every RedNet width (benchmarks/involution_body.py
+# --runtime openvino; the row stack is slower there than the stock lowering). Every body
+# computes the same numbers, and verify checks OpenVINO's against Paddle's.
+INVOLUTION_BODY = "taps"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 PROTOBUF_LIMIT = 2**31 - 1
 
@@ -51,7 +56,8 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     from p2o.converter.ops.involution import inline
 
     full = onnx.load(str(path))  # with any external data, from the model's folder
-    inlined = inline(full)  # inliner + the function's constant dispatch resolved
+    # inliner + the function's constant dispatch resolved, with OpenVINO's fastest body
+    inlined = inline(full, body=INVOLUTION_BODY)
     # read_model holds the ONNX content in memory (external data, only for a copy over
     # protobuf's 2 GiB limit, is memory-mapped, which outlives the file on POSIX).
     with tempfile.TemporaryDirectory(prefix="p2o-ov-", ignore_cleanup_errors=True) as tmp:

@@ -344,16 +344,20 @@ def _input_widths(model: ModelProto) -> dict[str, int]:
     return widths
 
 
-def inline(model: ModelProto) -> ModelProto:
+def inline(model: ModelProto, body: str | None = None) -> ModelProto:
     """The model with every model-local function inlined and the dispatch resolved.
 
     ``onnx.inliner`` expands the calls; then each ``If`` whose condition is computable
     from constants is replaced by its taken branch, and the nodes left unused are dropped.
     The result holds standard ONNX ops only (no ``ai.p2o`` import), for runtimes that do
-    not inline model-local functions themselves (OpenVINO).
+    not inline model-local functions themselves (OpenVINO). ``body``: every ``Involution``
+    runs this body instead of the one it names (same numbers; for a runtime whose fastest
+    body differs from the converter's pick).
     """
     import onnx.inliner
 
+    if body is not None:
+        model = with_body(model, body)
     out = onnx.inliner.inline_local_functions(model)
     _fold_constant_ifs(out.graph)
     _drop_dead_nodes(out.graph)
@@ -362,6 +366,16 @@ def inline(model: ModelProto) -> ModelProto:
         del out.opset_import[:]
         out.opset_import.extend(kept)
     return out
+
+
+def with_body(model: ModelProto, body: str) -> ModelProto:
+    """A copy of ``model`` whose every ``Involution`` node runs ``body`` (functions rebuilt)."""
+    out = ModelProto()
+    out.CopyFrom(model)
+    for node in _all_nodes(out.graph):
+        if node.domain == DOMAIN and node.op_type == OP_TYPE:
+            set_body(node, body)
+    return attach(out)
 
 
 # --------------------------------------------------------------------------- bodies
