@@ -31,8 +31,8 @@ def test_converts_with_defaults(name, tmp_path):
             (involution.DOMAIN, involution.OP_TYPE)
         ]
         assert res.manifest.custom_ops[0]["count"] == 9
-        # CPU bodies by width: the row stack at 112 and 56, the banded MatMul from 28 down
-        assert res.manifest.custom_ops[0]["bodies"] == {"band": 6, "rows": 3}
+        # CPU bodies by output width: the row stack at 112 and 56, the band from 28 down
+        assert res.manifest.custom_ops[0]["bodies"] == {"band": 7, "rows": 2}
         assert res.manifest.options["involution_body"] == "cpu"
     else:
         assert invs == [] and res.manifest.custom_ops == []

@@ -208,7 +208,8 @@ def test_a_wrong_body_fails_the_proof(body: str, monkeypatch: pytest.MonkeyPatch
 
 def test_choose_body() -> None:
     assert inv.choose_body(7, 1, 56) == "rows"
-    assert inv.choose_body(7, 2, 28) == "band"
+    assert inv.choose_body(7, 2, 28) == inv.choose_body(7, 2, 56) == "band"  # 28 wide out
+    assert inv.choose_body(7, 2, 58) == "rows"  # 29 wide out
     assert inv.choose_body(7, 1, None) == "rows"  # width unknown
     assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH + 1) == "rows"
     assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH) == "band"
@@ -225,18 +226,19 @@ def test_choose_body() -> None:
 
 @pytest.mark.parametrize(("target", "bodies"), [("cpu", ["rows", "band"]), ("gpu", ["unfold"] * 2)])
 def test_attach_picks_each_body_from_the_widths(target: str, bodies: list[str]) -> None:
-    """Widths flow through involutions: a 56-wide stride-2 layer, then its 28-wide output."""
+    """Widths flow through involutions: a 56-wide stride-1 layer, then a stride-2 layer on
+    its 56-wide output (28 wide out: banded; unknown, it would get the row stack)."""
     f = TensorProto.FLOAT
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 32, 56, 56)).astype(np.float32)
-    k1 = rng.standard_normal((1, 2 * 49, 28, 28)).astype(np.float32)
+    k1 = rng.standard_normal((1, 2 * 49, 56, 56)).astype(np.float32)
     k2 = rng.standard_normal((1, 2 * 49, 28, 28)).astype(np.float32)
     nodes = [
         inv.make_node(
-            "x", "k1", "h", kernel_size=7, stride=2, groups=2, group_channels=16, name="a"
+            "x", "k1", "h", kernel_size=7, stride=1, groups=2, group_channels=16, name="a"
         ),
         inv.make_node(
-            "h", "k2", "y", kernel_size=7, stride=1, groups=2, group_channels=16, name="b"
+            "h", "k2", "y", kernel_size=7, stride=2, groups=2, group_channels=16, name="b"
         ),
     ]
     ins = [
@@ -252,7 +254,7 @@ def test_attach_picks_each_body_from_the_widths(target: str, bodies: list[str]) 
     onnx.checker.check_model(model, full_check=True)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"x": x, "k1": k1, "k2": k2})
-    want = reference(reference(x, k1, 7, 2, 2).astype(np.float32), k2, 7, 1, 2)
+    want = reference(reference(x, k1, 7, 1, 2).astype(np.float32), k2, 7, 2, 2)
     assert_parity(got, want, TOL)
 
 

@@ -49,7 +49,7 @@ its input's width (shape inference) and the target, ``p2o convert --involution-b
   rows, large enough for onnxruntime to run on every thread);
 * ``taps`` (K = 1; any map): shifted windows, one ``Mul`` and one ``Add`` per tap over
   x-sized tensors (about 150 small ops per 7x7 layer, which run on one thread);
-* ``band`` (cpu, maps at most BAND_MAX_WIDTH = 28 wide): per output row h and row offset i
+* ``band`` (cpu, outputs at most BAND_MAX_WIDTH = 28 wide): per output row h and row offset i
   one [Wo x Wq] band (kernel[i, j, h, w] at column s*w + j) times the [Wq x Cg] padded input
   row (channels last): ONE MatMul over all (i, h) and one ReduceSum over i (about 15 ops plus
   shape arithmetic). The band costs ~Wq/K times the kernel, so it pays on narrow maps;
@@ -95,7 +95,7 @@ ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels", "body")
 # body computes the same involution, so it is a speed hint, never a change of meaning.
 BODIES = ("taps", "band", "unfold", "rows")
 TARGETS = ("cpu", "gpu")  # what ``choose_body`` optimises for
-# cpu: the banded MatMul body for inputs at most this wide (measured, see the module docstring)
+# cpu: the banded MatMul body for outputs at most this wide (measured, see the module docstring)
 BAND_MAX_WIDTH = 28
 MIN_OPSET = 13  # Split/Pad/ReduceSum/Squeeze take their sizes and axes as inputs from 13 on
 DEFAULT_OPSET = 17
@@ -114,9 +114,9 @@ class Config(NamedTuple):
 def choose_body(kernel_size: int, stride: int, width: int | None, target: str = "cpu") -> str:
     """The body for an involution whose input is ``width`` columns wide (None: unknown).
 
-    ``gpu``: the conv unfold (three large kernels). ``cpu``: the banded MatMul for maps at
-    most ``BAND_MAX_WIDTH`` wide, the row stack for wider ones or an unknown width, the
-    shifted taps for K = 1 (a plain product).
+    ``gpu``: the conv unfold (three large kernels). ``cpu``: the banded MatMul where the
+    output is at most ``BAND_MAX_WIDTH`` wide, the row stack for wider ones or an unknown
+    width, the shifted taps for K = 1 (a plain product).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} ({', '.join(TARGETS)})")
@@ -124,7 +124,7 @@ def choose_body(kernel_size: int, stride: int, width: int | None, target: str = 
         return "unfold"
     if kernel_size == 1:
         return "taps"
-    if width is not None and width <= BAND_MAX_WIDTH:
+    if width is not None and (width - 1) // stride + 1 <= BAND_MAX_WIDTH:  # output width
         return "band"
     return "rows"
 
@@ -461,9 +461,9 @@ def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
     """Banded MatMul: per output row h and row offset i, [Wo, Wq] band @ [Wq, Cg] x row.
 
     The band of row (h, i) holds kernel[i, j, h, w] at column s*w + j. It is made without
-    any gather: each kernel row (the K taps of column w) is zero-padded to L = Wq + s values
-    (after Wr - Wo zero rows) and the [Wr, L] block is read as [Wr + 1, Wq], which starts row
-    w exactly s*w columns later (Wr = ceil(Wp / s), Wq = s*Wr >= Wp; the extra rows and the
+    any gather: each kernel row (the K taps of column w) is widened to L = Wq + s values by
+    an identity-like [K, L] MatMul (after Wr - Wo zero rows) and the [Wr, L] block is read
+    as [Wr + 1, Wq], which starts row w exactly s*w columns later (Wr = ceil(Wp / s), Wq = s*Wr >= Wp; the extra rows and the
     extra x columns are zeros). One MatMul over all (i, h), one ReduceSum over i.
     """
     prefix = f"k{c.kernel_size}s{c.stride}band_"
@@ -488,14 +488,18 @@ def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
     k6 = b.op("Reshape", [k4, b.op("Concat", [b.ints([-1, kk, kk]), hw], axis=0)])
     kt = b.op("Transpose", [k6], perm=[0, 1, 3, 4, 2])
     extra_rows = b.unsqueeze0(b.op("Sub", [wr, wo]))
-    extra_taps = b.unsqueeze0(b.op("Sub", [wq, b.scalar(kk - s)]))
-    pads = b.op("Concat", [b.ints([0] * 8), extra_rows, extra_taps], axis=0)
+    pads = b.op("Concat", [b.ints([0] * 8), extra_rows, b.ints([0])], axis=0)
+    # taps widened to Wq + s columns by a [K, Wq + s] identity-like MatMul (on every thread,
+    # where a Pad of the last axis runs on one); EyeLike takes kt's type from any kt value
+    anchor = b.op("ReduceSum", [b.op("Slice", [kt, b.ints([0]), b.ints([1]), b.ints([4])])])
+    wide = b.op("Concat", [b.ints([kk]), b.unsqueeze0(b.op("Add", [wq, b.scalar(s)]))], axis=0)
+    widen = b.op("EyeLike", [b.op("Expand", [b.op("Reshape", [anchor, b.ints([1, 1])]), wide])])
     shape = b.op(
         "Concat",
         [b.ints([0, 0, 0]), b.unsqueeze0(b.op("Add", [wr, b.scalar(1)])), b.unsqueeze0(wq)],
         axis=0,
     )
-    band = b.op("Reshape", [b.op("Pad", [kt, pads]), shape])
+    band = b.op("Reshape", [b.op("MatMul", [b.op("Pad", [kt, pads]), widen]), shape])
     y = b.op("ReduceSum", [b.op("MatMul", [band, rows]), b.ints([1])], keepdims=0)
     y = b.op("Slice", [y, b.ints([0]), b.unsqueeze0(wo), b.ints([2])])  # [B, Ho, Wo, Cg]
     out = f"{prefix}y"
