@@ -10,10 +10,17 @@ Every candidate computes the same thing (checked against a numpy reference befor
   taps_sum    as taps, the K*K products summed by one variadic Sum
   phase_taps  stride phases, unit-stride windows, kernel Split once, Add chain
   rowstack    rows unfolded by one Gather, column-shifted kernels, Mul + ReduceSum per column
+  colmm       (stride 1) rows stacked channels-last, one batched MatMul over the row offsets
+              for all tap columns (kernel columns skewed), K column slices summed
+  tileband    (stride 1) the band on width tiles of 7 (or 14: tileband14) outputs, one
+              MatMul per row offset
+  rowchunks   (stride 1) the row stack in 4 (rowchunks2: 2, rowchunks8: 8) pieces along
+              the output rows, each small enough for a core's L2
   p2o_taps    the ai.p2o::Involution function with body "taps" (stride phases, columns
               shifted on the input, rows on the kernel: one Mul + one Add per tap)
   p2o_band    body "band": one banded MatMul over all (row offset, output row) + ReduceSum
   p2o_unfold  body "unfold": one-hot Conv unfold + Mul + ReduceSum (the GPU body)
+  p2o_rows    body "rows": the row stack (as rowstack), p2o's pick on wide maps
   chosen      the function with the body p2o's converter picks for this shape on CPU
               (``involution.choose_body``)
 
@@ -322,6 +329,39 @@ def build_tileband(g: Graph, sh: Shape, tile: int = 7) -> None:
     ungrouped(g, g.one("Transpose", [y], perm=[0, 3, 1, 2]), sh)
 
 
+def build_rowchunks(g: Graph, sh: Shape, chunks: int = 4) -> None:
+    """Stride 1 only: the row stack cut into ``chunks`` pieces along the output rows, each
+    small enough for a core's L2 (each piece: one Gather, then Mul + ReduceSum per column)."""
+    k, s, ho = sh.kernel_size, sh.stride, sh.out_size
+    assert s == 1 and ho % chunks == 0
+    x4, _ = grouped(g, sh)
+    xp = padded(g, x4, sh)
+    k6 = kernel_view(g, sh, [1, k, k])  # [B, 1, Ki, Kj, Ho, Wo]
+    cols = [
+        g.one("Squeeze", [t, g.ints([3])])
+        for t in g.op("Split", [k6, g.ints([1] * k)], n=k, axis=3)
+    ]
+    pads = [
+        g.one("Pad", [c, g.ints([0, 0, 0, 0, j, 0, 0, 0, 0, k - 1 - j])])
+        for j, c in enumerate(cols)
+    ]
+    step = ho // chunks
+    pieces = []
+    for part in range(chunks):
+        rows = range(part * step, (part + 1) * step)
+        idx = np.arange(k)[:, None] + np.array(rows)[None, :]
+        stack = g.one("Gather", [xp, g.ints(idx.ravel().tolist(), idx.shape)], axis=2)
+        terms = []
+        for j in range(k):
+            kj = g.one(
+                "Slice", [pads[j], g.ints([part * step]), g.ints([(part + 1) * step]), g.ints([3])]
+            )
+            col = g.one("ReduceSum", [g.one("Mul", [stack, kj]), g.ints([2])], keepdims=0)
+            terms.append(g.one("Slice", [col, g.ints([j]), g.ints([end(k, j)]), g.ints([3])]))
+        pieces.append(add_chain(g, terms))
+    ungrouped(g, g.one("Concat", pieces, axis=2), sh)
+
+
 BUILDERS: dict[str, Callable[[Graph, Shape], None]] = {
     "stock": build_stock,
     "convunfold": build_convunfold,
@@ -330,6 +370,9 @@ BUILDERS: dict[str, Callable[[Graph, Shape], None]] = {
     "phase_taps": build_phase_taps,
     "rowstack": build_rowstack,
     "colmm": build_colmm,
+    "rowchunks": build_rowchunks,
+    "rowchunks2": lambda g, sh: build_rowchunks(g, sh, 2),
+    "rowchunks8": lambda g, sh: build_rowchunks(g, sh, 8),
     "tileband": build_tileband,
     "tileband14": lambda g, sh: build_tileband(g, sh, 14),
 }
