@@ -410,3 +410,42 @@ def test_simplifiers_keep_the_function(tool: str) -> None:
     assert [f.name for f in simplified.functions] == [inv.OP_TYPE]
     for case, got in zip(cases, run(simplified, cases), strict=True):
         assert_parity(got, case.expected(), TOL)
+
+
+def test_openvino_runner_inlines_a_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inlined copy comes from p2o's cache on a repeat; a changed file is inlined again;
+    with the cache off nothing is read or written."""
+    pytest.importorskip("openvino")
+    from p2o import cache
+    from p2o.runtimes import openvino as ovr
+
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "cache"))
+    calls: list[int] = []
+    real = ovr._inline
+    monkeypatch.setattr(ovr, "_inline", lambda m: calls.append(1) or real(m))
+    cases = [Case(0, 7, 1, 2, 4, (15, 13), body="rows"), Case(1, 7, 2, 2, 4, (16, 14))]
+    path = tmp_path / "model.onnx"
+
+    def run_once() -> None:
+        out = ovr.OpenVinoRunner(path).run({k: v for c in cases for k, v in c.feed().items()})
+        for case in cases:
+            assert_parity(out[f"y{case.index}"], case.expected(), TOL)
+
+    onnx.save(build(cases), path)
+    run_once()
+    run_once()
+    assert len(calls) == 1
+    assert set(cache.info().kinds) == {"openvino_inlined"}
+    cases[1] = Case(1, 3, 1, 2, 4, (16, 14))  # another model in the same file
+    onnx.save(build(cases), path)
+    run_once()
+    assert len(calls) == 2
+    cache.clear()
+    cache.set_enabled(False)
+    try:
+        run_once()
+    finally:
+        cache.set_enabled(None)
+    assert len(calls) == 3 and cache.info().kinds == {}

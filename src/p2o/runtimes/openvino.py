@@ -17,6 +17,7 @@ without dynamic shapes needs; that compile time is added to ``build_seconds``.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from p2o import optional
+from p2o import cache, optional
 from p2o.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
 
@@ -52,12 +53,12 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     outputs = [o.name for o in header.graph.output]
     if not header.functions:
         return core.read_model(str(path)), inputs, outputs
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in header.graph.initializer)
+    if not external and path.stat().st_size < PROTOBUF_LIMIT // 2:
+        return core.read_model(_inlined_bytes(path), b""), inputs, outputs
 
-    from p2o.converter.ops.involution import inline
-
-    full = onnx.load(str(path))  # with any external data, from the model's folder
-    # inliner + the function's constant dispatch resolved, with OpenVINO's fastest body
-    inlined = inline(full, body=INVOLUTION_BODY)
+    full = onnx.load(str(path))  # with its external data, from the model's folder
+    inlined = _inline(full)
     # read_model holds the ONNX content in memory (external data, only for a copy over
     # protobuf's 2 GiB limit, is memory-mapped, which outlives the file on POSIX).
     with tempfile.TemporaryDirectory(prefix="p2o-ov-", ignore_cleanup_errors=True) as tmp:
@@ -66,6 +67,33 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
         onnx.save_model(inlined, str(copy), save_as_external_data=large)
         model = core.read_model(str(copy))
     return model, inputs, outputs
+
+
+def _inline(model: Any) -> Any:
+    """The inliner + the function's constant dispatch resolved, with OpenVINO's fastest body."""
+    from p2o.converter.ops.involution import inline
+
+    return inline(model, body=INVOLUTION_BODY)
+
+
+def _inlined_bytes(path: Path) -> bytes:
+    """The serialized inlined model, from the p2o cache when the same file was inlined by
+    the same code before (key: the file's SHA-256, the inlining code's, onnx's version)."""
+    import onnx
+
+    from p2o.converter.ops import involution
+
+    def compute() -> np.ndarray:
+        data = _inline(onnx.load(str(path))).SerializeToString()
+        return np.frombuffer(data, dtype=np.uint8)
+
+    key = {
+        "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "code_sha256": hashlib.sha256(Path(involution.__file__).read_bytes()).hexdigest(),
+        "body": INVOLUTION_BODY,
+        "onnx": onnx.__version__,
+    }
+    return cache.get_or_compute("openvino_inlined", key, compute).tobytes()
 
 
 class OpenVinoRunner(Runner):
@@ -114,6 +142,9 @@ class OpenVinoRunner(Runner):
         }
 
     def _compile(self, model: Any) -> Any:
+        # No CACHE_DIR (OpenVINO's cache of compiled models): with it, OpenVINO 2026.4 gave
+        # an f16-hinted compile f32 numbers from a blob of the same model compiled at f32,
+        # while reporting f16 (tests/runtimes: reduced precision read back).
         compiled = self._core.compile_model(model, DEVICE, self.config)
         wanted = PRECISION_HINTS[self.precision]
         got = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()

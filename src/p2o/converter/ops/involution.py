@@ -463,8 +463,9 @@ def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
     The band of row (h, i) holds kernel[i, j, h, w] at column s*w + j. It is made without
     any gather: each kernel row (the K taps of column w) is widened to L = Wq + s values by
     an identity-like [K, L] MatMul (after Wr - Wo zero rows) and the [Wr, L] block is read
-    as [Wr + 1, Wq], which starts row w exactly s*w columns later (Wr = ceil(Wp / s), Wq = s*Wr >= Wp; the extra rows and the
-    extra x columns are zeros). One MatMul over all (i, h), one ReduceSum over i.
+    as [Wr + 1, Wq], which starts row w exactly s*w columns later (Wr = ceil(Wp / s),
+    Wq = s*Wr >= Wp; the extra rows and the extra x columns are zeros). One MatMul over
+    all (i, h), one ReduceSum over i.
     """
     prefix = f"k{c.kernel_size}s{c.stride}band_"
     b = _Builder(prefix)
