@@ -83,12 +83,14 @@ def _inlined_bytes(path: Path) -> bytes:
 
     from p2o.converter.ops import involution
 
+    data = path.read_bytes()
+
     def compute() -> np.ndarray:
-        data = _inline(onnx.load(str(path))).SerializeToString()
-        return np.frombuffer(data, dtype=np.uint8)
+        inlined = _inline(onnx.load_from_string(data)).SerializeToString()
+        return np.frombuffer(inlined, dtype=np.uint8)
 
     key = {
-        "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "onnx_sha256": hashlib.sha256(data).hexdigest(),
         "code_sha256": hashlib.sha256(Path(involution.__file__).read_bytes()).hexdigest(),
         "body": INVOLUTION_BODY,
         "onnx": onnx.__version__,

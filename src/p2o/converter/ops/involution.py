@@ -451,10 +451,7 @@ def _taps_branch(c: Config, x4: str, k4: str) -> GraphProto:
             if a_r > 1:
                 acc = b.op("Slice", [acc, b.ints([a]), b.ints([_end(a_r, a)]), b.ints([2])])
             total = acc if total is None else b.op("Add", [total, acc])
-    assert total is not None
-    out = f"{prefix}y"
-    b.rename_last(total, out)
-    return _graph(f"{prefix}body", b.nodes, [out])
+    return _finish(b, total)
 
 
 def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
@@ -480,9 +477,7 @@ def _band_branch(c: Config, x4: str, k4: str) -> GraphProto:
     right = b.unsqueeze0(b.op("Add", [b.op("Sub", [wq, wp]), b.scalar(p)]))
     xpad = b.op("Pad", [x4, b.op("Concat", [b.ints([0, 0, p, p, 0, 0, p]), right], axis=0)])
     xt = b.op("Transpose", [xpad], perm=[0, 2, 3, 1])  # [B, Hp, Wq, Cg]
-    offsets = b.op("Unsqueeze", [b.ints(list(range(kk))), b.ints([1])])  # [K, 1]
-    starts = b.op("Mul", [b.op("Range", [b.scalar(0), ho, b.scalar(1)]), b.scalar(s)])
-    index = b.op("Add", [offsets, b.op("Unsqueeze", [starts, b.ints([0])])])  # [K, Ho]
+    index = _row_index(b, kk, s, ho)  # [K, Ho]
     rows = b.op("Gather", [xt, index], axis=1)  # [B, K, Ho, Wq, Cg]
     # kernel: [B, K(i), Ho, Wo, K(j)] → padded [B, K, Ho, Wr, Wq + s] → band [B, K, Ho, Wr + 1, Wq]
     hw = b.op("Slice", [ks, b.ints([2]), b.ints([4])])
@@ -552,9 +547,7 @@ def _rows_branch(c: Config, x4: str, k4: str) -> GraphProto:
     xp = b.op("Pad", [x4, b.ints([0, 0, p, p, 0, 0, p, p])])
     ks = b.op("Shape", [k4])
     ho = b.op("Gather", [ks, b.scalar(2)])
-    offsets = b.op("Unsqueeze", [b.ints(list(range(kk))), b.ints([1])])  # [K, 1]
-    starts = b.op("Mul", [b.op("Range", [b.scalar(0), ho, b.scalar(1)]), b.scalar(s)])
-    index = b.op("Add", [offsets, b.op("Unsqueeze", [starts, b.ints([0])])])  # [K, Ho]
+    index = _row_index(b, kk, s, ho)  # [K, Ho]
     hw = b.op("Slice", [ks, b.ints([2]), b.ints([4])])
     k6 = b.op("Reshape", [k4, b.op("Concat", [b.ints([-1, 1, kk, kk]), hw], axis=0)])
     columns = [b.op("Squeeze", [t, b.ints([3])]) for t in b.split(k6, [1] * kk, axis=3)]
@@ -576,10 +569,7 @@ def _rows_branch(c: Config, x4: str, k4: str) -> GraphProto:
             if a_q > 1:
                 y = b.op("Slice", [y, b.ints([col]), b.ints([_end(a_q, col)]), b.ints([3])])
             total = y if total is None else b.op("Add", [total, y])
-    assert total is not None
-    out = f"{prefix}y"
-    b.rename_last(total, out)
-    return _graph(f"{prefix}body", b.nodes, [out])
+    return _finish(b, total)
 
 
 _BRANCHES = {
@@ -616,6 +606,21 @@ def _generic_branch(k: str, s: str, x4: str, k4: str) -> GraphProto:
     y = b.op("ReduceSum", [prod, b.ints([2, 4])], keepdims=0)
     b.rename_last(y, "generic_y")
     return _graph("generic_body", b.nodes, ["generic_y"])
+
+
+def _row_index(b: _Builder, kk: int, s: int, ho: str) -> str:
+    """[K, Ho] int64: input row i + s*h of row offset i and output row h."""
+    offsets = b.op("Unsqueeze", [b.ints(list(range(kk))), b.ints([1])])  # [K, 1]
+    starts = b.op("Mul", [b.op("Range", [b.scalar(0), ho, b.scalar(1)]), b.scalar(s)])
+    return b.op("Add", [offsets, b.op("Unsqueeze", [starts, b.ints([0])])])
+
+
+def _finish(b: _Builder, total: str | None) -> GraphProto:
+    """The branch graph whose output is ``total``, renamed to the builder's ``y``."""
+    assert total is not None
+    out = f"{b.prefix}y"
+    b.rename_last(total, out)
+    return _graph(f"{b.prefix}body", b.nodes, [out])
 
 
 def _graph(name: str, nodes: Sequence[NodeProto], outputs: Sequence[str]) -> GraphProto:
