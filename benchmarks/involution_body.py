@@ -26,7 +26,7 @@ Every candidate computes the same thing (checked against a numpy reference befor
 
 The p2o_* candidates run as the runtime runs them: onnxruntime inlines the function and
 folds the dispatch; OpenVINO (``--runtime openvino``) reads ``involution.inline``'s output
-(for ``chosen``: with the body p2o's OpenVINO runner asks for, ``INVOLUTION_BODY``).
+(for ``chosen``: with the bodies p2o's OpenVINO runner picks, ``INVOLUTION_TARGET``).
 
 Each round runs every candidate ``--calls`` times (order rotated per round); the tables show
 the median over rounds of the mean per call (wall clock, and CPU time of the process, which
@@ -57,7 +57,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from p2o.converter.ops import involution
-from p2o.runtimes.openvino import INVOLUTION_BODY as OV_BODY
+from p2o.runtimes.openvino import INVOLUTION_TARGET as OV_TARGET
 
 OPSET = 17
 END = int(np.iinfo(np.int64).max)
@@ -429,11 +429,12 @@ def reference(x: np.ndarray, kernel: np.ndarray, sh: Shape) -> np.ndarray:
 class OpenVinoSession:
     """``run(None, feed)`` like onnxruntime, on OpenVINO CPU (the model inlined first)."""
 
-    def __init__(self, model: onnx.ModelProto, threads: int, body: str | None) -> None:
+    def __init__(self, model: onnx.ModelProto, threads: int, target: str | None) -> None:
         import openvino as ov
 
         core = ov.Core()
-        read = core.read_model(involution.inline(model, body).SerializeToString(), b"")
+        inlined = involution.inline(model, target=target)
+        read = core.read_model(inlined.SerializeToString(), b"")
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
         self.compiled = core.compile_model(read, "CPU", config)
 
@@ -444,8 +445,8 @@ class OpenVinoSession:
 def session(
     model: onnx.ModelProto, threads: int, spin: bool, runtime: str = "ort", chosen: bool = False
 ) -> ort.InferenceSession | OpenVinoSession:
-    if runtime == "openvino":  # "chosen": the body p2o's OpenVINO runner gives every node
-        return OpenVinoSession(model, threads, OV_BODY if chosen else None)
+    if runtime == "openvino":  # "chosen": the bodies p2o's OpenVINO runner picks
+        return OpenVinoSession(model, threads, OV_TARGET if chosen else None)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1

@@ -215,6 +215,11 @@ def test_choose_body() -> None:
     assert inv.choose_body(3, 1, inv.BAND_MAX_WIDTH) == "band"
     assert inv.choose_body(1, 1, 7) == inv.choose_body(1, 1, 112) == "taps"
     assert inv.choose_body(7, 1, 56, "gpu") == inv.choose_body(3, 2, 7, "gpu") == "unfold"
+    # OpenVINO: the shifted taps where ONNX Runtime gets the row stack
+    assert inv.choose_body(7, 1, 56, "openvino") == inv.choose_body(7, 1, None, "openvino")
+    assert inv.choose_body(7, 1, 56, "openvino") == "taps"
+    assert inv.choose_body(7, 2, 56, "openvino") == inv.choose_body(7, 1, 28, "openvino")
+    assert inv.choose_body(7, 2, 56, "openvino") == "band"
     with pytest.raises(ValueError, match="target"):
         inv.choose_body(7, 1, 7, "tpu")
     node = inv.make_node(
@@ -224,7 +229,10 @@ def test_choose_body() -> None:
         inv.set_body(node, "fast")
 
 
-@pytest.mark.parametrize(("target", "bodies"), [("cpu", ["rows", "band"]), ("gpu", ["unfold"] * 2)])
+@pytest.mark.parametrize(
+    ("target", "bodies"),
+    [("cpu", ["rows", "band"]), ("gpu", ["unfold"] * 2), ("openvino", ["taps", "band"])],
+)
 def test_attach_picks_each_body_from_the_widths(target: str, bodies: list[str]) -> None:
     """Widths flow through involutions: a 56-wide stride-1 layer, then a stride-2 layer on
     its 56-wide output (28 wide out: banded; unknown, it would get the row stack)."""
@@ -347,6 +355,25 @@ def test_inline_can_give_every_node_another_body() -> None:
     assert not any("rows_" in v or "band_" in v for v in values)
     asked = [inv.body_of(n) for n in model.graph.node if n.op_type == inv.OP_TYPE]
     assert asked == ["rows", "band"]  # the model itself is left as it was
+    disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for case, got in zip(cases, run(inlined, cases, disabled), strict=True):
+        assert_parity(got, case.expected(), TOL)
+
+
+def test_inline_can_pick_the_bodies_for_another_target() -> None:
+    """What p2o's OpenVINO runner does: each node re-picked for OpenVINO from its width,
+    whatever the converter picked (here: rows on a 30-wide map, taps on a 13-wide one)."""
+    cases = [
+        Case(0, 7, 1, 2, 4, (6, 30), body="rows"),
+        Case(1, 7, 1, 2, 4, (15, 13), body="taps"),
+    ]
+    model = build(cases)
+    inlined = inv.inline(model, target="openvino")
+    values = [v for n in inlined.graph.node for v in n.output]
+    assert any("taps_" in v for v in values) and any("band_" in v for v in values)
+    assert not any("rows_" in v for v in values)
+    asked = [inv.body_of(n) for n in model.graph.node if n.op_type == inv.OP_TYPE]
+    assert asked == ["rows", "taps"]  # the model itself is left as it was
     disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     for case, got in zip(cases, run(inlined, cases, disabled), strict=True):
         assert_parity(got, case.expected(), TOL)

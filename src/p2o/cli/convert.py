@@ -151,8 +151,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--involution-body",
         choices=INVOLUTION_BODIES,
         default="cpu",
-        help="the Involution function's body: cpu (row stack on wide maps, banded MatMul up to "
-        "28 columns; default) or gpu (one-hot Conv unfold + Mul + ReduceSum: three large kernels)",
+        help="the Involution function's body: cpu (ONNX Runtime: row stack on wide maps, banded "
+        "MatMul up to 28 columns; default), openvino (shifted taps on wide maps, banded MatMul "
+        "up to 28 columns; p2o's OpenVINO runner picks these itself) or gpu (one-hot Conv unfold "
+        "+ Mul + ReduceSum: three large kernels)",
     )
     p.add_argument(
         "--align-groups",

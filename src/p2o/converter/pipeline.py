@@ -40,7 +40,8 @@ from p2o.errors import CheckFailed, UsageError
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 INVOLUTION_MODES = ("function", "unfold")
-INVOLUTION_BODIES = ("cpu", "gpu")  # = ops.involution.TARGETS (not imported: kept light)
+# = ops.involution.TARGETS (not imported: kept light)
+INVOLUTION_BODIES = ("cpu", "gpu", "openvino")
 DEFAULT_OPSET = 17
 # what convert() writes into manifest["options"] when called with its defaults
 DEFAULT_OPTIONS = {

@@ -40,7 +40,8 @@ operations: ai.p2o.Involution"); it runs :func:`inline`'s output, with the same 
 Bodies (attribute ``body``, an index into BODIES; every body computes the same numbers, so
 it is a speed hint; the converter proves the mapped model against paddle2onnx's graph
 whichever it picked). :func:`attach` gives each node the body :func:`choose_body` picks from
-its input's width (shape inference) and the target, ``p2o convert --involution-body cpu|gpu``:
+its input's width (shape inference) and the target, ``p2o convert --involution-body
+cpu|gpu|openvino``; the OpenVINO runner re-picks them for ``openvino`` (:func:`retarget`):
 
 * ``rows`` (cpu, wide maps and unknown widths): per column phase the padded input's rows
   i + s*h are stacked by one Gather ([B, Cg, K, Ho, Wq]); per tap column j one ``Mul`` with
@@ -94,7 +95,7 @@ ATTRIBUTES = ("kernel_size", "stride", "groups", "group_channels", "body")
 # The ``body`` attribute picks how the function computes the op (its index in BODIES); every
 # body computes the same involution, so it is a speed hint, never a change of meaning.
 BODIES = ("taps", "band", "unfold", "rows")
-TARGETS = ("cpu", "gpu")  # what ``choose_body`` optimises for
+TARGETS = ("cpu", "gpu", "openvino")  # what ``choose_body`` optimises for
 # cpu: the banded MatMul body for outputs at most this wide (measured, see the module docstring)
 BAND_MAX_WIDTH = 28
 MIN_OPSET = 13  # Split/Pad/ReduceSum/Squeeze take their sizes and axes as inputs from 13 on
@@ -114,9 +115,11 @@ class Config(NamedTuple):
 def choose_body(kernel_size: int, stride: int, width: int | None, target: str = "cpu") -> str:
     """The body for an involution whose input is ``width`` columns wide (None: unknown).
 
-    ``gpu``: the conv unfold (three large kernels). ``cpu``: the banded MatMul where the
-    output is at most ``BAND_MAX_WIDTH`` wide, the row stack for wider ones or an unknown
-    width, the shifted taps for K = 1 (a plain product).
+    ``gpu``: the conv unfold (three large kernels). ``cpu`` (onnxruntime): the banded
+    MatMul where the output is at most ``BAND_MAX_WIDTH`` wide, the row stack for wider ones
+    or an unknown width, the shifted taps for K = 1 (a plain product). ``openvino``: as
+    ``cpu``, with the shifted taps instead of the row stack (OpenVINO runs the row stack
+    slower than the stock lowering; whole RedNets in docs/converter.md).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} ({', '.join(TARGETS)})")
@@ -126,7 +129,7 @@ def choose_body(kernel_size: int, stride: int, width: int | None, target: str = 
         return "taps"
     if width is not None and (width - 1) // stride + 1 <= BAND_MAX_WIDTH:  # output width
         return "band"
-    return "rows"
+    return "taps" if target == "openvino" else "rows"
 
 
 def make_node(
@@ -304,7 +307,7 @@ def assign_bodies(model: ModelProto, target: str = "cpu") -> None:
     ]
     if not nodes:
         return
-    widths = _input_widths(model) if target == "cpu" else {}
+    widths = _input_widths(model) if target != "gpu" else {}
     for node in nodes:
         attrs = _attrs(node)
         body = choose_body(
@@ -344,20 +347,23 @@ def _input_widths(model: ModelProto) -> dict[str, int]:
     return widths
 
 
-def inline(model: ModelProto, body: str | None = None) -> ModelProto:
+def inline(model: ModelProto, body: str | None = None, target: str | None = None) -> ModelProto:
     """The model with every model-local function inlined and the dispatch resolved.
 
     ``onnx.inliner`` expands the calls; then each ``If`` whose condition is computable
     from constants is replaced by its taken branch, and the nodes left unused are dropped.
     The result holds standard ONNX ops only (no ``ai.p2o`` import), for runtimes that do
     not inline model-local functions themselves (OpenVINO). ``body``: every ``Involution``
-    runs this body instead of the one it names (same numbers; for a runtime whose fastest
-    body differs from the converter's pick).
+    runs this body instead of the one it names; ``target``: each runs the body
+    :func:`choose_body` picks for that target (same numbers either way; for a runtime whose
+    fastest bodies differ from the converter's pick).
     """
     import onnx.inliner
 
     if body is not None:
         model = with_body(model, body)
+    elif target is not None:
+        model = retarget(model, target)
     out = onnx.inliner.inline_local_functions(model)
     _fold_constant_ifs(out.graph)
     _drop_dead_nodes(out.graph)
@@ -366,6 +372,18 @@ def inline(model: ModelProto, body: str | None = None) -> ModelProto:
         del out.opset_import[:]
         out.opset_import.extend(kept)
     return out
+
+
+def retarget(model: ModelProto, target: str) -> ModelProto:
+    """A copy of ``model`` whose top-level ``Involution`` nodes run ``target``'s bodies."""
+    out = ModelProto()
+    out.CopyFrom(model)
+    for node in out.graph.node:
+        if node.domain == DOMAIN and node.op_type == OP_TYPE:
+            kept = [a for a in node.attribute if a.name != "body"]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+    return attach(out, target=target)
 
 
 def with_body(model: ModelProto, body: str) -> ModelProto:
