@@ -229,6 +229,14 @@ def test_choose_body() -> None:
         inv.set_body(node, "fast")
 
 
+def test_the_converter_offers_every_target() -> None:
+    """``p2o convert --involution-body`` lists ``choose_body``'s targets (kept apart so the
+    CLI does not import onnx)."""
+    from p2o.converter.pipeline import INVOLUTION_BODIES
+
+    assert INVOLUTION_BODIES == inv.TARGETS
+
+
 @pytest.mark.parametrize(
     ("target", "bodies"),
     [("cpu", ["rows", "band"]), ("gpu", ["unfold"] * 2), ("openvino", ["taps", "band"])],
