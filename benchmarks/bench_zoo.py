@@ -35,8 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from p2o.bench import BenchResult, benchmark, machine_info, no_spin_env
-from p2o.errors import NotApplicable, P2OError
+from p2o.bench import BenchOptions, BenchResult, benchmark, machine_info, no_spin_env
+from p2o.core.errors import NotApplicable, P2OError
 from p2o.runtimes.base import Runner
 from p2o.runtimes.onnxruntime import OrtCpuRunner
 from p2o.zoo import list_models
@@ -86,8 +86,8 @@ def aligned_runner(block: int, threads: int) -> Callable[[Path], Runner]:
         import onnx
 
         from p2o.converter.align_groups import align_groups
-        from p2o.converter.manifest import write_atomic
         from p2o.converter.simplify import equivalence
+        from p2o.core.files import write_atomic
         from p2o.zoo.inputs import sample_batch
 
         target = path.with_name(f"{path.stem}.align{block}.onnx")
@@ -283,14 +283,16 @@ def main() -> int:
     for name in names:
         try:
             res = benchmark(
-                name,
-                runtimes=base,
-                batches=[1],
-                threads=args.threads,
-                warmup=args.warmup,
-                iters=args.iters,
-                seed=args.seed,
-                work_dir=args.work_dir,
+                BenchOptions(
+                    name,
+                    runtimes=base,
+                    batches=[1],
+                    threads=args.threads,
+                    warmup=args.warmup,
+                    iters=args.iters,
+                    seed=args.seed,
+                    work_dir=args.work_dir,
+                ),
                 extra_runners=extra,
             )
         except (P2OError, RuntimeError, OSError) as exc:

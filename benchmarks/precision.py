@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 
 from p2o.bench import machine_info, measure_runners, no_spin_env
-from p2o.converter import convert
+from p2o.converter import ConvertOptions, convert
 from p2o.converter.manifest import Manifest
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.int8 import scale_weight_scale
@@ -77,7 +77,9 @@ def artifact(model: str, kind: str, work: Path) -> Path:
         m = Manifest.load(out / "manifest.json")
         if m.options.get("precision", "fp32") == ARTIFACTS[kind].precision:
             return out / "model.onnx"
-    return convert(model, out_dir=out, precision=ARTIFACTS[kind], overwrite=True).onnx_path
+    return convert(
+        ConvertOptions(model, out_dir=out, precision=ARTIFACTS[kind], overwrite=True)
+    ).onnx_path
 
 
 def outputs(runner: Any, x: np.ndarray, chunk: int = 8) -> np.ndarray:

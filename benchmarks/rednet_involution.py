@@ -37,7 +37,7 @@ import numpy as np
 import onnxruntime as ort
 from involution_body import cpu_label  # benchmarks/ is this script's directory
 
-from p2o.converter import convert
+from p2o.converter import ConvertOptions, convert
 from p2o.zoo import list_models
 from p2o.zoo.inputs import sample_batch
 
@@ -49,7 +49,7 @@ class P2oRunner:
     """``run(None, feed)`` like an onnxruntime session, through one of p2o's runners."""
 
     def __init__(self, runtime: str, path: Path, threads: int) -> None:
-        from p2o import cache
+        from p2o.core import cache
         from p2o.runtimes import registry
 
         cache.set_enabled(False)  # these files are temporary: nothing for the user's cache
@@ -87,8 +87,8 @@ def timed(
 
 def convert_pair(name: str, out: Path, body: str) -> tuple[Path, Path, str]:
     """p2o's and the stock export of ``name`` under ``out``: (p2o, stock, node counts)."""
-    fn = convert(name, out_dir=out / name / "function", involution_body=body)
-    un = convert(name, out_dir=out / name / "unfold", involution="unfold")
+    fn = convert(ConvertOptions(name, out_dir=out / name / "function", involution_body=body))
+    un = convert(ConvertOptions(name, out_dir=out / name / "unfold", involution="unfold"))
     nodes = f"{un.manifest.node_counts['simplified']} → {fn.manifest.node_counts['simplified']}"
     return fn.onnx_path, un.onnx_path, nodes
 

@@ -2,7 +2,7 @@
 
 Every test that compares two computations (an export with its network, an ONNX graph with a
 numpy reference, one batch size with another) calls :func:`assert_parity`, which applies
-``p2o.parity.compare``'s rule (relative error against ``max(|r|, 0.1 max|r|)``, all finite,
+``p2o.core.tolerance``'s rule (relative error against ``max(|r|, 0.1 max|r|)``, all finite,
 same shape). Whole networks are compared on trained-like synthetic weights (``p2o.zoo``) and
 the bundled photographs (:func:`photos`), never on a naively initialised network or an
 unseeded input: those amplify rounding differences between CPUs (AVX2 against AVX-512/AMX
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2o.parity.compare import compare_outputs
+from p2o.core.tolerance import compare_outputs
 
 NETWORK_TOLERANCE = 1e-4  # p2o verify's default: two correct fp32 engines on a whole network
 OP_TOLERANCE = 1e-5  # one op or block against a float64 numpy reference

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from p2o import cache
+from p2o.core import cache
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from p2o import cache, progress
 from p2o.cli import _common, build_parser, main
+from p2o.core import cache, progress
 
 
 def test_unknown_option_prints_the_subcommands_usage(capsys):

@@ -39,7 +39,7 @@ def test_list_patterns_ignore_case_and_no_match_is_exit_2(capsys):
 def test_unknown_model_and_runtime_say_did_you_mean(capsys):
     _, err = run(capsys, "convert", "--model", "RedNet51", code=2)
     assert "unknown model 'RedNet51' (did you mean RedNet50" in err
-    from p2o.errors import UsageError
+    from p2o.core.errors import UsageError
     from p2o.runtimes import registry
 
     with pytest.raises(UsageError, match=r"\(did you mean ort-cpu or ort-cuda\?\)"):

@@ -1,10 +1,10 @@
-"""p2o.optional: which extra brings a missing package, said in one line."""
+"""p2o.core.optional: which extra brings a missing package, said in one line."""
 
 from __future__ import annotations
 
 import pytest
 
-from p2o import optional
+from p2o.core import optional
 
 
 def test_a_missing_package_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:

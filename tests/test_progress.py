@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from p2o import progress
+from p2o.core import progress
 
 
 class Tty(io.StringIO):

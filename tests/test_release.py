@@ -18,8 +18,8 @@ from onnx import numpy_helper
 
 from p2o import release as rel
 from p2o.converter import paddle2onnx
-from p2o.errors import UsageError
-from p2o.zoo.weights import sha256_file
+from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
 
 FAST = rel.ReleaseOptions(runtimes=("ort-cpu",), batches=(1,))
 

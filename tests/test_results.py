@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from p2o import results as res
-from p2o.results import (
+from p2o.core import results as res
+from p2o.core.results import (
     BenchResult,
     Divergence,
     LatencyStats,

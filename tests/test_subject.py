@@ -1,4 +1,4 @@
-"""``p2o.subject``: the ONNX file and the reference, resolved by content; the wrong-model guard."""
+"""``p2o.parity.subject``: the ONNX file and reference, resolved by content; wrong-model guard."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import onnx
 import pytest
 
 from p2o.cli import main
-from p2o.converter import convert
-from p2o.errors import UsageError
-from p2o.parity.verify import verify
+from p2o.converter import ConvertOptions, convert
+from p2o.core.errors import UsageError
+from p2o.parity.verify import VerifyOptions, verify
 from p2o.zoo import create_model
 
 NAME = "RegNetX_200MF"
@@ -19,7 +19,7 @@ NAME = "RegNetX_200MF"
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return convert(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME).onnx_path
+    return convert(ConvertOptions(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME)).onnx_path
 
 
 def _save_weights(seed: int, path: Path) -> None:
@@ -32,11 +32,15 @@ def test_changed_weights_at_the_same_path_are_converted_again(tmp_path: Path) ->
     weights = tmp_path / "w.pdparams"
     work = tmp_path / "work"
     _save_weights(0, weights)
-    first = verify(NAME, weights=weights, work_dir=work, runtimes=["ort-cpu"], batches=[1])
+    first = verify(
+        VerifyOptions(NAME, weights=weights, work_dir=work, runtimes=["ort-cpu"], batches=[1])
+    )
     assert first.exit_code == 0
     sha0 = json.loads((work / NAME / "manifest.json").read_text())["source"]["weights_sha256"]
     _save_weights(1, weights)  # same path, other content
-    again = verify(NAME, weights=weights, work_dir=work, runtimes=["ort-cpu"], batches=[1])
+    again = verify(
+        VerifyOptions(NAME, weights=weights, work_dir=work, runtimes=["ort-cpu"], batches=[1])
+    )
     assert again.exit_code == 0, again.report.reason  # e051b5f: reused the stale ONNX, exit 1
     sha1 = json.loads((work / NAME / "manifest.json").read_text())["source"]["weights_sha256"]
     assert sha1 != sha0
@@ -62,7 +66,7 @@ def test_a_file_with_anothers_identity_is_refused_in_one_line(
 def test_the_manifest_beside_a_file_without_identity_is_read(
     converted: Path, tmp_path: Path
 ) -> None:
-    from p2o import subject
+    from p2o.parity import subject
 
     m = onnx.load(str(converted))
     del m.metadata_props[:]
@@ -82,7 +86,7 @@ def test_the_manifest_beside_a_file_without_identity_is_read(
 
 
 def test_the_right_reference_passes_the_guard(converted: Path) -> None:
-    from p2o import subject
+    from p2o.parity import subject
 
     subject.check_identity(subject.zoo_reference(NAME), converted)
     with pytest.raises(UsageError, match="different weights"):
@@ -93,8 +97,8 @@ def test_cached_synthetic_weights_give_the_identity_without_building(monkeypatch
     """A repeat: the weights' checksum from the cached state equals the built network's, and
     the network is built only when something asks for it."""
     import p2o.zoo
-    from p2o import subject
     from p2o.converter.pipeline import state_sha256
+    from p2o.parity import subject
 
     built = state_sha256(create_model(NAME))  # fills the session's cache
     calls = []

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from p2o import bench
+from p2o import bench, report
 from p2o.bench import (
     PUBLISHED_LABEL,
     BenchResult,
@@ -22,9 +22,10 @@ from p2o.bench import (
     interleave,
     measure_runners,
 )
+from p2o.bench.plot import plot_latency
 from p2o.cli import main
-from p2o.errors import UsageError
-from p2o.parity.plot import plot_latency
+from p2o.core.errors import UsageError
+from p2o.report.bench import bench_report
 from p2o.runtimes.base import Availability, Runner
 from tests.tiny import export_tiny_net
 
@@ -213,8 +214,8 @@ def _result(model: str = "RegNetX_4GF") -> BenchResult:
 def test_report_shows_published_rows_labelled_and_apart(tmp_path: Path) -> None:
     res = _result()
     md_path, html_path = tmp_path / "r.md", tmp_path / "r.html"
-    bench.write_report(md_path, res, plot=tmp_path / "p.png")
-    bench.write_report(html_path, res)
+    report.write(md_path, bench_report(res, report.link(tmp_path / "p.png", md_path)))
+    report.write(html_path, bench_report(res))
     md = md_path.read_text()
     glance, rest = md.split("## Measured on this machine", 1)
     measured, published = rest.split("## Published figures", 1)
@@ -230,7 +231,7 @@ def test_report_shows_published_rows_labelled_and_apart(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert "Published figures (other hardware, not measured here)" in page
     assert "class='published'" in page and "V100" in page
-    text = bench.table(res)
+    text = report.text.render(bench_report(res))
     assert "threads: 2 for every CPU engine" in text and "Test CPU" in text
     assert "ort-cpu 0.95x of paddle" in text
     assert "Published figures (other hardware, not measured here)" in text
@@ -321,9 +322,13 @@ def test_a_batch_fixed_in_the_model_refuses_another(
     assert code == 2
     assert "batch dimension fixed to 2" in err and "--batch asks 1" in err
     with pytest.raises(UsageError):
-        bench.benchmark(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[4])
+        bench.benchmark(
+            bench.BenchOptions(onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[4])
+        )
     ok = bench.benchmark(
-        onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2, warmup=1
+        bench.BenchOptions(
+            onnx_file=tiny["fixed"], runtimes=["ort-cpu"], batches=[2], iters=2, warmup=1
+        )
     )
     assert ok.timings[0].status == "passed" and ok.timings[0].latency is not None
 
@@ -416,7 +421,7 @@ def test_no_spin_env_sets_kmp_blocktime_unless_set(monkeypatch: pytest.MonkeyPat
 def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
     tiny: dict[str, Path],
 ) -> None:
-    from p2o.errors import NotApplicable, P2OError
+    from p2o.core.errors import NotApplicable, P2OError
 
     def not_here(path: Path) -> Runner:
         raise NotApplicable("nothing to widen")
@@ -425,10 +430,7 @@ def test_extra_runner_not_applicable_is_skipped_and_a_failure_is_an_error(
         raise P2OError("could not build")
 
     res = bench.benchmark(
-        onnx_file=tiny["dynamic"],
-        runtimes=["ort-cpu"],
-        iters=2,
-        warmup=1,
+        bench.BenchOptions(onnx_file=tiny["dynamic"], runtimes=["ort-cpu"], iters=2, warmup=1),
         extra_runners={"variant": not_here, "other": broken},
     )
     rows = {t.runtime: t for t in res.timings}

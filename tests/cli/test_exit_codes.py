@@ -37,7 +37,7 @@ def test_p2o_debug_shows_the_traceback_of_an_internal_error(monkeypatch, capsys)
 
 def test_an_import_error_of_p2o_itself_is_internal(monkeypatch, capsys):
     def broken(args):
-        raise ImportError("cannot import name 'nothing' from 'p2o.results'")
+        raise ImportError("cannot import name 'nothing' from 'p2o.core.results'")
 
     monkeypatch.setattr("p2o.cli.runtimes.run", broken)
     assert main(["runtimes"]) == 3

@@ -11,10 +11,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from p2o.cli import main
+from p2o.converter import ConvertOptions, convert
 from p2o.converter import align_groups as pass_
-from p2o.converter import convert
 from p2o.converter.align_groups import align_groups
-from p2o.errors import CheckFailed
+from p2o.core.errors import CheckFailed
 from tests.numerics import OP_TOLERANCE, assert_parity
 
 GROUPS, WIDTH, CIN, COUT = 2, 12, 8, 8
@@ -125,7 +125,9 @@ def generous(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_convert_with_align_groups_writes_a_verified_model(generous: None, tmp_path: Path) -> None:
-    res = convert("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16)
+    res = convert(
+        ConvertOptions("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16)
+    )
     m = res.manifest
     assert m.options["align_groups"] == 16
     assert len(m.align_groups["widened"]) == 13 and m.align_groups["block"] == 16
@@ -163,7 +165,7 @@ def test_convert_refuses_an_aligned_model_whose_outputs_changed(
         pass_, "_spread", lambda a, axis, keep, total, fill=0.0: spread(a, axis, keep, total, 0.5)
     )
     with pytest.raises(CheckFailed, match="aligning grouped convolutions changed"):
-        convert("RegNetX_200MF", out_dir=tmp_path / "b", align_groups=16)
+        convert(ConvertOptions("RegNetX_200MF", out_dir=tmp_path / "b", align_groups=16))
     assert not (tmp_path / "b" / "model.onnx").exists()
 
 
@@ -177,10 +179,10 @@ def test_bad_block_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_verify_and_bench_do_not_reuse_an_aligned_conversion_as_the_default(
     generous: None, tmp_path: Path
 ) -> None:
-    from p2o import subject
     from p2o.converter.manifest import Manifest
+    from p2o.parity import subject
 
-    convert("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16)
+    convert(ConvertOptions("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16))
     ref = subject.zoo_reference("RegNetX_200MF")
     path = subject.ensure_onnx(ref, None, 0, tmp_path)  # must convert again, plainly
     assert Manifest.load(path.with_name("manifest.json")).options["align_groups"] == 0

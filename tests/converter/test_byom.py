@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 
+from p2o.bench import BenchOptions
 from p2o.cli import main
 
 YML_256 = """\
@@ -187,14 +188,16 @@ def test_two_outputs_with_paddleclas_config_at_256(byom: Path, tmp_path: Path, w
     assert all(len(r["outputs"]) == 2 for r in result["results"])
 
     # bench fills the ONNX file's dynamic image size from the config
-    from p2o.parity.latency import benchmark
+    from p2o.bench import benchmark
 
     res = benchmark(
-        onnx_file="o/model.onnx",
-        paddle_model="../two_heads",
-        runtimes=["ort-cpu", "paddle"],
-        iters=2,
-        warmup=1,
+        BenchOptions(
+            onnx_file="o/model.onnx",
+            paddle_model="../two_heads",
+            runtimes=["ort-cpu", "paddle"],
+            iters=2,
+            warmup=1,
+        )
     )
     assert {t.status for t in res.timings} == {"passed"}, [t.reason for t in res.timings]
     assert res.paddle_model == str(d)

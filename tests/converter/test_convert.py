@@ -11,10 +11,10 @@ import numpy as np
 import onnx
 import pytest
 
-from p2o.converter import convert, paddle2onnx, simplify
+from p2o.converter import ConvertOptions, convert, paddle2onnx, simplify
 from p2o.converter.export import export_legacy, export_static
 from p2o.converter.manifest import Manifest
-from p2o.errors import CheckFailed, UsageError
+from p2o.core.errors import CheckFailed, UsageError
 from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
@@ -26,7 +26,7 @@ NAME = "RegNetX_200MF"
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return convert(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME)
+    return convert(ConvertOptions(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME))
 
 
 def _ort(path, x):
@@ -62,16 +62,18 @@ def test_onnx_computes_what_paddle_computes(converted, tmp_path):
 
 
 def test_same_inputs_give_identical_bytes(converted, tmp_path):
-    again = convert(NAME, out_dir=tmp_path / "again")
+    again = convert(ConvertOptions(NAME, out_dir=tmp_path / "again"))
     assert again.onnx_path.read_bytes() == converted.onnx_path.read_bytes()
-    other_seed = convert(NAME, seed=1, out_dir=tmp_path / "seed1", simplifier="none")
+    other_seed = convert(
+        ConvertOptions(NAME, seed=1, out_dir=tmp_path / "seed1", simplifier="none")
+    )
     assert other_seed.manifest.onnx_sha256 != converted.manifest.onnx_sha256
 
 
 def test_refuses_to_overwrite_and_bad_options_write_nothing(converted, tmp_path):
     before = converted.onnx_path.read_bytes()
     with pytest.raises(UsageError, match="--overwrite"):
-        convert(NAME, out_dir=converted.out_dir)
+        convert(ConvertOptions(NAME, out_dir=converted.out_dir))
     assert converted.onnx_path.read_bytes() == before
     for kwargs in (
         {"opset": 5},
@@ -81,9 +83,9 @@ def test_refuses_to_overwrite_and_bad_options_write_nothing(converted, tmp_path)
         {"involution_body": "tpu"},
     ):
         with pytest.raises(UsageError):
-            convert(NAME, out_dir=tmp_path / "bad", **kwargs)
+            convert(ConvertOptions(NAME, out_dir=tmp_path / "bad", **kwargs))
     with pytest.raises(UsageError, match="unknown model"):
-        convert("NoSuchNet", out_dir=tmp_path / "bad")
+        convert(ConvertOptions("NoSuchNet", out_dir=tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()
 
 
@@ -100,13 +102,13 @@ def test_a_simplifier_that_changes_outputs_is_caught(tmp_path, monkeypatch):
 
     monkeypatch.setattr(simplify, "simplify", corrupting)
     with pytest.raises(CheckFailed, match="changed the model's outputs"):
-        convert(NAME, out_dir=tmp_path / "out")
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "out"))
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
 def test_fixed_batch(tmp_path):
-    res = convert(NAME, out_dir=tmp_path / "b2", batch=2, simplifier="onnxslim")
+    res = convert(ConvertOptions(NAME, out_dir=tmp_path / "b2", batch=2, simplifier="onnxslim"))
     assert res.manifest.inputs[0].shape == [2, 3, 224, 224]
     assert _ort(res.onnx_path, sample_batch(2)).shape == (2, 1000)
 
@@ -118,7 +120,7 @@ def test_legacy_pdmodel_directory(tmp_path):
     paddle.save(net.state_dict(), str(tmp_path / "w.pdparams"))
     files = export_legacy(NAME, tmp_path / "w.pdparams", tmp_path / "legacy")
     assert files.format == "legacy" and files.model_file.name == "inference.pdmodel"
-    res = convert(paddle_model=tmp_path / "legacy", out_dir=tmp_path / "out")
+    res = convert(ConvertOptions(paddle_model=tmp_path / "legacy", out_dir=tmp_path / "out"))
     assert res.manifest.source["format"] == "legacy"
     x = sample_batch(2)
     want = PaddleRunner(tmp_path / "legacy", onednn=False).run(x)
@@ -133,7 +135,7 @@ def test_paddle2onnx_abort_becomes_a_clear_error(tmp_path, monkeypatch):
     export_tiny_net(tmp_path / "m", 0, 3, (3, 8, 8))  # a real model: its params are checked first
     monkeypatch.setattr(sys, "executable", str(fake))
     with pytest.raises(paddle2onnx.ConversionError, match="SIGABRT") as info:
-        convert(paddle_model=tmp_path / "m", out_dir=tmp_path / "out")
+        convert(ConvertOptions(paddle_model=tmp_path / "m", out_dir=tmp_path / "out"))
     msg = str(info.value)
     assert "converter log line" in msg and "\n" not in msg
     log = msg.rsplit("full log: ", 1)[1]
@@ -187,7 +189,7 @@ def test_cli_convert_json_and_errors(tmp_path, capsys):
 def test_the_same_network_exports_the_same_program_bytes_every_time(tmp_path):
     # Paddle numbers layer paths per process (/Sequential/ then /Sequential_1/); the Paddle
     # reference of verify is cached by the program's SHA-256, so a repeat must find it
-    from p2o.zoo.weights import sha256_file
+    from p2o.core.hashing import sha256_file
 
     net = export_tiny_net(tmp_path / "first", 0, 3, (3, 8, 8))
     files = [export_static(net, tmp_path / str(i), input_shape=(3, 8, 8)) for i in range(2)]

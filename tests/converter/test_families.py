@@ -6,7 +6,7 @@ import onnx
 import paddle
 import pytest
 
-from p2o.converter import convert, simplify
+from p2o.converter import ConvertOptions, convert, simplify
 from p2o.converter.ops import involution
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
@@ -16,7 +16,7 @@ from tests.numerics import assert_parity
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_converts_with_defaults(name, tmp_path):
-    res = convert(name, out_dir=tmp_path / name)
+    res = convert(ConvertOptions(name, out_dir=tmp_path / name))
     model = onnx.load(str(res.onnx_path))
     onnx.checker.check_model(model, full_check=True)
     x = sample_batch(2)

@@ -7,12 +7,12 @@ from pathlib import Path
 import onnx
 import pytest
 
-from p2o.converter import convert, pipeline
+from p2o.converter import ConvertOptions, convert, pipeline
 from p2o.converter.export import export_static
 from p2o.converter.ops import involution as op
 from p2o.converter.ops.involution_match import Lowering
-from p2o.errors import CheckFailed
-from p2o.parity.verify import verify
+from p2o.core.errors import CheckFailed
+from p2o.parity.verify import VerifyOptions, verify
 from p2o.zoo import create_model
 
 NAME = "RedNet26"
@@ -28,7 +28,9 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def mapped(foreign: Path, tmp_path_factory: pytest.TempPathFactory) -> pipeline.ConversionResult:
-    return convert(paddle_model=foreign, out_dir=tmp_path_factory.mktemp("out") / "m")
+    return convert(
+        ConvertOptions(paddle_model=foreign, out_dir=tmp_path_factory.mktemp("out") / "m")
+    )
 
 
 def _involutions(path: Path) -> list[onnx.NodeProto]:
@@ -47,7 +49,7 @@ def test_the_unfold_lowering_is_recognised_and_mapped(mapped: pipeline.Conversio
     assert m.equivalence["mapping_max_rel"] <= 1e-5
     assert any("recognised in paddle2onnx's unfold lowering" in n for n in m.notes)
     # the same graph as p2o's own marked export of the same network
-    own = convert(NAME, out_dir=mapped.onnx_path.parent.parent / "own")
+    own = convert(ConvertOptions(NAME, out_dir=mapped.onnx_path.parent.parent / "own"))
     assert own.manifest.node_counts["simplified"] == m.node_counts["simplified"]
 
 
@@ -55,17 +57,19 @@ def test_the_mapped_foreign_model_matches_paddle(
     mapped: pipeline.ConversionResult, foreign: Path
 ) -> None:
     res = verify(
-        onnx_file=mapped.onnx_path,
-        paddle_model=foreign,
-        runtimes=["ort-cpu"],
-        inputs="random",
-        batches=[1],
+        VerifyOptions(
+            onnx_file=mapped.onnx_path,
+            paddle_model=foreign,
+            runtimes=["ort-cpu"],
+            inputs="random",
+            batches=[1],
+        )
     )
     assert res.exit_code == 0
 
 
 def test_unfold_mode_keeps_the_lowering(foreign: Path, tmp_path: Path) -> None:
-    res = convert(paddle_model=foreign, out_dir=tmp_path / "u", involution="unfold")
+    res = convert(ConvertOptions(paddle_model=foreign, out_dir=tmp_path / "u", involution="unfold"))
     assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
 
 
@@ -87,7 +91,7 @@ def test_a_misread_configuration_is_never_shipped(
         ]
 
     monkeypatch.setattr(pipeline, "find_lowerings", halve_groups)
-    res = convert(paddle_model=foreign, out_dir=tmp_path / "w")
+    res = convert(ConvertOptions(paddle_model=foreign, out_dir=tmp_path / "w"))
     assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
     assert any("kept paddle2onnx's lowering" in n for n in res.manifest.notes)
     assert res.manifest.equivalence["mapping_max_rel"] is None
@@ -106,13 +110,13 @@ def test_a_broken_marked_mapping_is_refused(
 
     monkeypatch.setattr(pipeline, "map_involutions", halve_groups)
     with pytest.raises(CheckFailed, match="mapping involutions changed"):
-        convert(NAME, out_dir=tmp_path / "b")
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "b"))
     assert not (tmp_path / "b" / "model.onnx").exists()
 
 
 @pytest.mark.slow
 def test_the_gpu_body_is_proved_and_recorded(tmp_path: Path) -> None:
-    res = convert(NAME, out_dir=tmp_path / "g", involution_body="gpu")
+    res = convert(ConvertOptions(NAME, out_dir=tmp_path / "g", involution_body="gpu"))
     m = res.manifest
     assert m.options["involution_body"] == "gpu"
     assert m.custom_ops[0]["bodies"] == {"unfold": 9}
@@ -127,5 +131,5 @@ def test_a_wrong_body_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setitem(op._BRANCHES, "unfold", _broken(op._BRANCHES["unfold"]))
     with pytest.raises(CheckFailed, match="mapping involutions changed"):
-        convert(NAME, out_dir=tmp_path / "w", involution_body="gpu")
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "w", involution_body="gpu"))
     assert not (tmp_path / "w" / "model.onnx").exists()

@@ -453,7 +453,7 @@ def test_openvino_runner_inlines_a_file_once(
     """The inlined copy comes from p2o's cache on a repeat; a changed file is inlined again;
     with the cache off nothing is read or written."""
     pytest.importorskip("openvino")
-    from p2o import cache
+    from p2o.core import cache
     from p2o.runtimes import openvino as ovr
 
     monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "cache"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from p2o.converter.params_check import check_params, read_program
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from p2o.converter import ConvertOptions, convert, pipeline
 from p2o.converter import align_groups as pass_
-from p2o.converter import convert, pipeline
-from p2o.errors import CheckFailed
+from p2o.core.errors import CheckFailed
 
 NAME = "RegNetX_200MF"
 
@@ -46,7 +46,7 @@ def test_the_second_checker_call_is_a_check_failure_not_a_crash(
 
     monkeypatch.setattr(onnx.checker, "check_model", second_rejects)
     with pytest.raises(CheckFailed, match="made-up rejection"):
-        convert(NAME, out_dir=tmp_path / "out", simplifier="none")
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "out", simplifier="none"))
     assert len(calls) == 2 and not (tmp_path / "out").exists()
 
 
@@ -73,13 +73,13 @@ def test_align_groups_without_simplifier_is_still_proved(
 
     monkeypatch.setattr(pipeline, "align_groups_pass", wrong_in_place)
     with pytest.raises(CheckFailed, match="aligning grouped convolutions changed"):
-        convert(NAME, out_dir=tmp_path / "out", simplifier="none", align_groups=16)
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "out", simplifier="none", align_groups=16))
     assert not (tmp_path / "out").exists()
 
 
 def test_identity_is_in_the_metadata_and_deterministic(tmp_path: Path) -> None:
-    a = convert(NAME, out_dir=tmp_path / "a", simplifier="none")
-    b = convert(NAME, out_dir=tmp_path / "b", simplifier="none")
+    a = convert(ConvertOptions(NAME, out_dir=tmp_path / "a", simplifier="none"))
+    b = convert(ConvertOptions(NAME, out_dir=tmp_path / "b", simplifier="none"))
     assert a.onnx_path.read_bytes() == b.onnx_path.read_bytes()
     from p2o.converter.manifest import read_identity
 

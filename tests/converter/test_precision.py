@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from p2o.converter import precision
 from p2o.converter.precision import PrecisionOptions
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo import crops
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from p2o.converter.source import open_paddle_model
-from p2o.errors import UsageError
-from p2o.zoo.weights import sha256_file
+from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
 
 YML = """\
 PreProcess:

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
+from p2o.core.results import AccuracyResult
 from p2o.parity import acceptance
 from p2o.parity.acceptance import AgreementRule, Rules, compare_agreement, measure
 from p2o.parity.labels import accuracy, load_labels, read_class_list
-from p2o.results import AccuracyResult
 
 
 def logits(n: int = 64, classes: int = 100, seed: int = 0) -> np.ndarray:

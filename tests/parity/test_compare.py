@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from p2o.errors import UsageError
-from p2o.parity.compare import (
+from p2o.core.errors import UsageError
+from p2o.core.tolerance import (
     FLOOR_FRACTION,
     OutputComparison,
     ParityReport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.parity.golden import Golden, onnx_identity
 from tests.test_no_paddle import _tiny_onnx
 

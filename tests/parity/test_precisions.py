@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from p2o.errors import NotApplicable, UsageError
-from p2o.parity import precisions as pv
+from p2o.bench import precisions as pv
+from p2o.core.errors import NotApplicable, UsageError
 
 
 def test_parse_puts_fp32_first_and_refuses_unknown() -> None:

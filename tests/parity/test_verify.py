@@ -11,10 +11,10 @@ import pytest
 from onnx import numpy_helper
 
 from p2o.cli import main
-from p2o.converter import convert
+from p2o.converter import ConvertOptions, convert
 from p2o.converter.export import export_static
 from p2o.parity.golden import Golden
-from p2o.parity.verify import REFERENCE, verify
+from p2o.parity.verify import REFERENCE, VerifyOptions, verify
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
 
@@ -25,7 +25,7 @@ NAME = "RegNetX_200MF"
 def raw(tmp_path_factory):
     """An unsimplified conversion: BatchNorm, Relu and the weights still as separate nodes."""
     d = tmp_path_factory.mktemp("raw")
-    return convert(NAME, out_dir=d / NAME, simplifier="none").onnx_path
+    return convert(ConvertOptions(NAME, out_dir=d / NAME, simplifier="none")).onnx_path
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +137,15 @@ def test_softmax_axis_changed_fails(tmp_path):
             return paddle.nn.functional.softmax(self.net(x), axis=-1)
 
     export_static(WithSoftmax(create_model(NAME)), tmp_path / "pd")
-    good = convert(paddle_model=tmp_path / "pd", out_dir=tmp_path / "onnx").onnx_path
-    assert verify(onnx_file=good, paddle_model=tmp_path / "pd", runtimes=["ort-cpu"]).exit_code == 0
+    good = convert(
+        ConvertOptions(paddle_model=tmp_path / "pd", out_dir=tmp_path / "onnx")
+    ).onnx_path
+    assert (
+        verify(
+            VerifyOptions(onnx_file=good, paddle_model=tmp_path / "pd", runtimes=["ort-cpu"])
+        ).exit_code
+        == 0
+    )
     m = onnx.load(str(good))
     sm = next(n for n in m.graph.node if n.op_type == "Softmax")
     for a in sm.attribute:
@@ -147,7 +154,11 @@ def test_softmax_axis_changed_fails(tmp_path):
     if not any(a.name == "axis" for a in sm.attribute):
         sm.attribute.append(onnx.helper.make_attribute("axis", 0))
     broken = _save(m, tmp_path / "broken.onnx")
-    res = verify(onnx_file=broken, paddle_model=tmp_path / "pd", runtimes=["ort-cpu"], batches=[4])
+    res = verify(
+        VerifyOptions(
+            onnx_file=broken, paddle_model=tmp_path / "pd", runtimes=["ort-cpu"], batches=[4]
+        )
+    )
     assert res.exit_code == 1
 
 
@@ -173,11 +184,13 @@ def test_skipped_input_normalization_fails(tmp_path, raw):
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 3, 224, 224)).astype("float32")
     np.save(tmp_path / "pixels.npy", pixels)
     res = verify(
-        onnx_file=raw,
-        paddle_model=tmp_path / "pd",
-        runtimes=["ort-cpu"],
-        inputs=str(tmp_path / "pixels.npy"),
-        batches=[1],
+        VerifyOptions(
+            onnx_file=raw,
+            paddle_model=tmp_path / "pd",
+            runtimes=["ort-cpu"],
+            inputs=str(tmp_path / "pixels.npy"),
+            batches=[1],
+        )
     )
     assert res.exit_code == 1
 
@@ -186,7 +199,7 @@ def test_failure_names_the_first_diverging_layer(raw, tmp_path):
     m = onnx.load(str(raw))
     break_conv_weight(m)
     broken = _save(m, tmp_path / "broken.onnx")
-    res = verify(NAME, onnx_file=broken, runtimes=["ort-cpu"], batches=[1])
+    res = verify(VerifyOptions(NAME, onnx_file=broken, runtimes=["ort-cpu"], batches=[1]))
     assert res.exit_code == 1
     d = res.divergence
     assert d is not None and d.found, res.notes
@@ -199,18 +212,23 @@ def test_failure_names_the_first_diverging_layer(raw, tmp_path):
 
 def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
     g = tmp_path / "golden.npz"
-    res = verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], save_golden=g)
+    res = verify(
+        VerifyOptions(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], save_golden=g)
+    )
     assert res.exit_code == 0 and res.golden_saved == str(g)
     loaded = Golden.load(g)
     assert loaded.batches == [1, 4] and loaded.meta["reference"] == REFERENCE == "paddle-plain"
     assert len(loaded.meta["weights_sha256"]) == 64
-    assert verify(onnx_file=raw, golden=g, runtimes=["ort-cpu", "openvino"]).exit_code == 0
+    assert (
+        verify(VerifyOptions(onnx_file=raw, golden=g, runtimes=["ort-cpu", "openvino"])).exit_code
+        == 0
+    )
     # outputs that are not the model's (same identity): the check fails
     for outs in loaded.outputs.values():
         for name in outs:
             outs[name] = outs[name] * np.float32(1.01)
     wrong = loaded.save(tmp_path / "wrong-outputs.npz")
-    assert verify(onnx_file=raw, golden=wrong, runtimes=["ort-cpu"]).exit_code == 1
+    assert verify(VerifyOptions(onnx_file=raw, golden=wrong, runtimes=["ort-cpu"])).exit_code == 1
 
 
 YML_HALF = """\
@@ -231,7 +249,11 @@ PreProcess:
 
 def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, capsys):
     g = tmp_path / "golden.npz"
-    verify(onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], batches=[1], save_golden=g)
+    verify(
+        VerifyOptions(
+            onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu"], batches=[1], save_golden=g
+        )
+    )
     meta = Golden.load(g).meta
     assert meta["format"] == "p2o-golden/2"
     assert meta["onnx_file"] == raw.name and meta["precision"] == "fp32"
@@ -243,7 +265,11 @@ def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, ca
     shutil.copytree(paddle_dir, yml)
     (yml / "inference.yml").write_text(YML_HALF)
     g2 = tmp_path / "g2.npz"
-    verify(onnx_file=raw, paddle_model=yml, runtimes=["ort-cpu"], batches=[1], save_golden=g2)
+    verify(
+        VerifyOptions(
+            onnx_file=raw, paddle_model=yml, runtimes=["ort-cpu"], batches=[1], save_golden=g2
+        )
+    )
     pp = Golden.load(g2).meta["preprocessing"]
     assert pp["source"] == "inference.yml" and pp["mean"] == [0.5, 0.5, 0.5], pp
     m = onnx.load(str(raw))
@@ -263,23 +289,27 @@ def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, ca
         arrays[f"input@{b}"] = x
         arrays.update({f"output@{b}@{k}": y for k, y in old.outputs[b].items()})
     np.savez(tmp_path / "v1.npz", **arrays)
-    res = verify(onnx_file=broken, golden=tmp_path / "v1.npz", runtimes=["ort-cpu"])
+    res = verify(VerifyOptions(onnx_file=broken, golden=tmp_path / "v1.npz", runtimes=["ort-cpu"]))
     assert res.exit_code == 1 and any("not checked" in n for n in res.notes)
 
 
 def test_unavailable_runtime_is_skipped_and_strict_fails(raw, paddle_dir):
     res = verify(
-        onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu", "ort-cuda"], batches=[1]
+        VerifyOptions(
+            onnx_file=raw, paddle_model=paddle_dir, runtimes=["ort-cpu", "ort-cuda"], batches=[1]
+        )
     )
     skipped = [r for r in res.report.results if r.status == "skipped"]
     assert skipped and "CUDAExecutionProvider" in skipped[0].reason
     assert res.exit_code == 0
     strict = verify(
-        onnx_file=raw,
-        paddle_model=paddle_dir,
-        runtimes=["ort-cpu", "ort-cuda"],
-        batches=[1],
-        strict=True,
+        VerifyOptions(
+            onnx_file=raw,
+            paddle_model=paddle_dir,
+            runtimes=["ort-cpu", "ort-cuda"],
+            batches=[1],
+            strict=True,
+        )
     )
     assert strict.exit_code == 1
 
@@ -350,7 +380,7 @@ def test_reports(raw, paddle_dir, tmp_path):
 @pytest.fixture(scope="module")
 def simplified(tmp_path_factory):
     d = tmp_path_factory.mktemp("simplified")
-    return convert(NAME, out_dir=d / NAME).onnx_path
+    return convert(ConvertOptions(NAME, out_dir=d / NAME)).onnx_path
 
 
 def test_localizer_speaks_on_the_scale_of_the_tolerance(simplified):

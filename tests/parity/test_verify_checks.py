@@ -10,10 +10,10 @@ import onnx
 import pytest
 
 from p2o.cli import main
-from p2o.converter import convert
+from p2o.converter import ConvertOptions, convert
 from p2o.converter.export import export_static
-from p2o.errors import UsageError
-from p2o.parity.verify import verify
+from p2o.core.errors import UsageError
+from p2o.parity.verify import VerifyOptions, verify
 from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 
@@ -22,7 +22,7 @@ NAME = "RegNetX_200MF"
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return convert(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME).onnx_path
+    return convert(ConvertOptions(NAME, out_dir=tmp_path_factory.mktemp("c") / NAME)).onnx_path
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,13 @@ def test_unsupported_precision_is_skipped_with_the_reason(
     onnx_path: Path, paddle_dir: Path
 ) -> None:
     res = verify(
-        onnx_file=onnx_path,
-        paddle_model=paddle_dir,
-        runtimes=["ort-cpu", "paddle-plain"],
-        batches=[1],
-        precision="tf32",
+        VerifyOptions(
+            onnx_file=onnx_path,
+            paddle_model=paddle_dir,
+            runtimes=["ort-cpu", "paddle-plain"],
+            batches=[1],
+            precision="tf32",
+        )
     )
     statuses = {r.runtime: r.status for r in res.report.results}
     # e051b5f: ort-cpu "error" and paddle-plain "passed" (fp32, labelled tf32)
@@ -61,24 +63,35 @@ def test_the_paddle_reference_runs_once_per_sample(
         seen.append(len(next(iter(feed.values()))))
         return real(self, feed)
 
-    from p2o import cache
+    from p2o.core import cache
 
     monkeypatch.setattr(PaddleRunner, "_run", counting)
     cache.set_enabled(False)
     try:
-        res = verify(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
+        res = verify(
+            VerifyOptions(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
+        )
     finally:
         cache.set_enabled(None)
     assert res.exit_code == 0 and res.batches == [1, 4]
     assert sum(seen) == 8, seen  # 8 photographs; e051b5f ran them once per batch size (16)
     seen.clear()
-    first = verify(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
-    again = verify(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
+    first = verify(
+        VerifyOptions(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
+    )
+    again = verify(
+        VerifyOptions(onnx_file=onnx_path, paddle_model=paddle_dir, runtimes=["ort-cpu"])
+    )
     assert first.exit_code == again.exit_code == 0
     assert sum(seen) == 8  # the second verify read Paddle's outputs from the cache
     seen.clear()
     for _ in range(2):  # a zoo network is exported afresh each time: still one Paddle run
-        assert verify(NAME, onnx_file=onnx_path, runtimes=["ort-cpu"], batches=[1]).exit_code == 0
+        assert (
+            verify(
+                VerifyOptions(NAME, onnx_file=onnx_path, runtimes=["ort-cpu"], batches=[1])
+            ).exit_code
+            == 0
+        )
     assert sum(seen) == 8
 
 

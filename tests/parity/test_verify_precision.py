@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from p2o.cli import main
-from p2o.converter import convert
+from p2o.converter import ConvertOptions, convert
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.int8 import scale_weight_scale
 from p2o.parity.verify import REFERENCE
@@ -22,7 +22,7 @@ ORT = ["--runtimes", "ort-cpu", "--batch", "1"]
 @pytest.fixture(scope="module")
 def int8(tmp_path_factory):
     d = tmp_path_factory.mktemp("int8")
-    return convert(NAME, out_dir=d / NAME, precision="int8").onnx_path
+    return convert(ConvertOptions(NAME, out_dir=d / NAME, precision="int8")).onnx_path
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_accuracy_gate_fails_a_drop_the_agreement_rule_lets_through(
 
 def test_too_aggressive_calibration_fails(tmp_path, capsys) -> None:
     one = PrecisionOptions("int8", calibration_count=1)  # ranges from a single crop
-    path = convert(NAME, out_dir=tmp_path / "one", precision=one).onnx_path
+    path = convert(ConvertOptions(NAME, out_dir=tmp_path / "one", precision=one)).onnx_path
     assert main(["verify", "--onnx", str(path), "--model", NAME, *ORT]) == 1
     assert "FAILED" in capsys.readouterr().out
 
@@ -109,7 +109,7 @@ def _has_bf16() -> bool:
 
 @pytest.mark.skipif(not _has_bf16(), reason="this CPU has no bf16 for OpenVINO")
 def test_bf16_is_gated_on_the_fp32_artifact(tmp_path, capsys) -> None:
-    fp32 = convert(NAME, out_dir=tmp_path / "fp32").onnx_path
+    fp32 = convert(ConvertOptions(NAME, out_dir=tmp_path / "fp32")).onnx_path
     argv = ["verify", "--onnx", str(fp32), "--model", NAME, "--batch", "1", "--json"]
     assert main([*argv, "--precision", "bf16"]) == 0
     d = json.loads(capsys.readouterr().out)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from p2o.cli import main
+from p2o.core.results import ReleaseSummary
 from p2o.release.plan import ReleaseOptions
-from p2o.results import ReleaseSummary
 
 MODEL = "RegNetX_200MF"
 

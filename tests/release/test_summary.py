@@ -8,8 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from p2o.release import summary as agg
-from p2o.results import (
+from p2o.core.results import (
     BenchResult,
     ModelRecord,
     OutputComparison,
@@ -20,6 +19,7 @@ from p2o.results import (
     Timing,
     VerifyResult,
 )
+from p2o.release import summary as agg
 
 
 def _out(passed: bool) -> OutputComparison:

@@ -10,9 +10,22 @@ from html.parser import HTMLParser
 
 import pytest
 
-from p2o.parity import report as verify_report
-from p2o.parity.compare import OutputComparison, ParityReport, RuntimeResult
+from p2o import report
+from p2o.core.tolerance import OutputComparison, ParityReport, RuntimeResult
 from p2o.parity.verify import VerifyResult
+from p2o.report.parity import verify_report
+
+
+def _text(res: VerifyResult) -> str:
+    return report.text.render(verify_report(res))
+
+
+def _md(res: VerifyResult) -> str:
+    return report.markdown.render(verify_report(res))
+
+
+def _html(res: VerifyResult) -> str:
+    return report.html.render(verify_report(res))
 
 
 def out(passed: bool, max_abs: float = 3e-3, min_tol: float = 0.2) -> OutputComparison:
@@ -92,12 +105,12 @@ def test_junit_counts_a_failure_exactly_when_the_verdict_is_not_passed(name):
     results, strict, passed = CASES[name]
     res = result(results, strict)
     assert res.report.passed is passed
-    c = suite_counts(verify_report.junit([res]))
+    c = suite_counts(report.junit.render([verify_report(r) for r in [res]]))
     assert (c["failures"] + c["errors"] > 0) is (not passed)
 
 
 def test_a_strict_skip_is_a_failure_case_not_a_skip():
-    xml = verify_report.junit([result([ok(), skipped()], strict=True)])
+    xml = report.junit.render([verify_report(result([ok(), skipped()], strict=True))])
     case = ET.fromstring(xml).find(".//testcase[@name='ort-cuda[bs=1]']")
     assert case is not None
     assert case.find("skipped") is None
@@ -106,19 +119,19 @@ def test_a_strict_skip_is_a_failure_case_not_a_skip():
 
 
 def test_junit_times_are_per_case():
-    xml = verify_report.junit([result([ok(), failed()])])
+    xml = report.junit.render([verify_report(result([ok(), failed()]))])
     times = {c.get("name"): c.get("time") for c in ET.fromstring(xml).iter("testcase")}
     assert times == {"ort-cpu[bs=1]": "0.250", "openvino[bs=1]": "0.000"}
 
 
 def test_a_failed_row_shows_its_numbers_in_every_format():
     res = result([ok(), failed()])
-    text = verify_report.table(res)
+    text = _text(res)
     row = next(ln for ln in text.splitlines() if ln.startswith("openvino"))
     assert "FAILED" in row and "3.00e-03" in row and "0.9871234" in row and "100%" in row
-    md = verify_report.markdown(res)
+    md = _md(res)
     assert "3.00e-03" in md and "0.9871234" in md
-    assert "3.00e-03" in verify_report.html_page(res)
+    assert "3.00e-03" in _html(res)
     d = res.to_dict()["results"][1]["outputs"][0]
     assert d["max_abs_error"] == 3e-3  # the same number as the JSON
 
@@ -126,7 +139,7 @@ def test_a_failed_row_shows_its_numbers_in_every_format():
 def test_non_finite_numbers_read_as_words_and_json_stays_strict():
     bad = RuntimeResult.from_outputs("ort-cpu", [out(False, math.inf, math.inf)])
     res = result([bad])
-    assert "inf" in verify_report.table(res)
+    assert "inf" in _text(res)
     json.loads(json.dumps(res.to_dict()), parse_constant=lambda c: pytest.fail(c))
 
 
@@ -144,7 +157,7 @@ class _Collect(HTMLParser):
 
 
 def test_html_is_well_formed_and_says_the_verdict():
-    page = verify_report.html_page(result([ok(), failed()]))
+    page = _html(result([ok(), failed()]))
     p = _Collect()
     p.feed(page)
     text = " ".join(p.text)

@@ -16,8 +16,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from p2o.errors import EnvironmentProblem, UsageError
-from p2o.parity.compare import ParityReport, RuntimeResult, compare_all, compare_outputs
+from p2o.core.errors import EnvironmentProblem, UsageError
+from p2o.core.tolerance import ParityReport, RuntimeResult, compare_all, compare_outputs
 from p2o.runtimes import onnxruntime as ort_mod
 from p2o.runtimes import registry
 from p2o.runtimes.base import Availability

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo import inputs
 
 

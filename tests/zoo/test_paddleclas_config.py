@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo import inputs, paddleclas_config
 from p2o.zoo.registry import Preprocess
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo import list_models, model_info, registry
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seed_tables.json"

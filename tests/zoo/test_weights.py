@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 import pytest
 
-from p2o.errors import EnvironmentProblem, WeightsError
+from p2o.core.errors import EnvironmentProblem, WeightsError
 from p2o.zoo import create_model, registry, weights
 
 NAME = "RegNetX_200MF"

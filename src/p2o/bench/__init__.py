@@ -31,18 +31,16 @@ The clock is injectable (``clock=``) so the statistics can be tested without sle
 The room: ``timing`` (warm-up, round-robin interleaving, spin-wait guard, machine info),
 ``measure`` (runners → ``Timing`` results and ratios), ``feeds`` (what an ONNX file expects,
 seeded random inputs), ``command`` (``benchmark``: arguments, subject, skips, the run). The
-statistics are ``p2o.results.LatencyStats``; rendering is ``p2o.report.bench``.
+statistics are ``p2o.core.results.LatencyStats``; rendering is ``p2o.report.bench``.
 """
 
 from p2o.bench.command import (
     DEFAULT_BATCHES,
     DEFAULT_RUNTIMES,
     DEFAULT_THREADS,
+    BenchOptions,
     benchmark,
-    check_report_path,
-    table,
     validate,
-    write_report,
 )
 from p2o.bench.feeds import OnnxInput, check_batches, feed_shapes, onnx_inputs, random_feed
 from p2o.bench.measure import REFERENCE, measure_runners
@@ -55,7 +53,7 @@ from p2o.bench.timing import (
     machine_info,
     no_spin_env,
 )
-from p2o.results import PUBLISHED_LABEL, BenchResult, LatencyStats, Timing
+from p2o.core.results import PUBLISHED_LABEL, BenchResult, LatencyStats, Timing
 from p2o.runtimes.base import Split, Step
 
 __all__ = [
@@ -67,6 +65,7 @@ __all__ = [
     "PUBLISHED_LABEL",
     "REFERENCE",
     "SPIN_ENV",
+    "BenchOptions",
     "BenchResult",
     "Interleaved",
     "LatencyStats",
@@ -76,7 +75,6 @@ __all__ = [
     "Timing",
     "benchmark",
     "check_batches",
-    "check_report_path",
     "feed_shapes",
     "interleave",
     "machine_info",
@@ -84,7 +82,5 @@ __all__ = [
     "no_spin_env",
     "onnx_inputs",
     "random_feed",
-    "table",
     "validate",
-    "write_report",
 ]

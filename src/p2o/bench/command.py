@@ -1,7 +1,7 @@
 """``p2o bench``: a model on several runtimes, interleaved, beside the Paddle reference.
 
 ``benchmark`` checks every argument first (UsageError, nothing measured), resolves the model
-through ``p2o.subject`` (the same content-keyed answer as verify: which ONNX file, which
+through ``p2o.parity.subject`` (the same content-keyed answer as verify: which ONNX file, which
 Paddle model), skips what cannot run here with the reason (package, device, precision), then
 measures everything that can, interleaved (``measure``), and returns a typed ``BenchResult``.
 Rendering is the report layer's (``p2o.report.bench``).
@@ -9,7 +9,6 @@ Rendering is the report layer's (``p2o.report.bench``).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from p2o import subject
 from p2o.bench.feeds import check_batches, feed_shapes, onnx_inputs, random_feed
 from p2o.bench.measure import Log, measure_runners
 from p2o.bench.timing import DEFAULT_ITERS, DEFAULT_WARMUP, Clock, error_text, machine_info
 from p2o.converter.source import PaddleModelSource, with_paddle_model
-from p2o.errors import NotApplicable, P2OError, UsageError
-from p2o.results import BenchResult, Status, Timing
+from p2o.core.errors import NotApplicable, P2OError, UsageError
+from p2o.core.results import BenchResult, Status, Timing
+from p2o.parity import subject
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
@@ -120,26 +119,16 @@ class _Plan:
         return any(rt.kind(n) == "paddle" for n in self.names if n not in self.skipped)
 
 
-def _plan(
-    model: str | None,
-    onnx_file: str | Path | None,
-    paddle_model: PaddleModelSource | None,
-    runtimes: Sequence[str] | None,
-    batches: Sequence[int],
-    threads: int,
-    warmup: int,
-    iters: int | None,
-    seconds: float | None,
-    precision: str,
-    extra_runners: Mapping[str, Callable[[Path], Runner]] | None,
-) -> _Plan:
+def _plan(o: BenchOptions, extra_runners: Mapping[str, Callable[[Path], Runner]] | None) -> _Plan:
+    model, onnx_file, paddle_model, runtimes = o.model, o.onnx_file, o.paddle_model, o.runtimes
+    iters, seconds, precision = o.iters, o.seconds, o.precision
     if iters is None and seconds is None:
         iters = DEFAULT_ITERS
     names, batch_list = validate(
         runtimes=list(runtimes or DEFAULT_RUNTIMES),
-        batches=batches,
-        threads=threads,
-        warmup=warmup,
+        batches=o.batches,
+        threads=o.threads,
+        warmup=o.warmup,
         iters=iters,
         seconds=seconds,
     )
@@ -227,24 +216,31 @@ def _timings(
     return timings
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``benchmark`` (the keyword arguments it used to take)."""
+
+    model: str | None = None
+    onnx_file: str | Path | None = None
+    paddle_model: str | Path | PaddleModelSource | None = None
+    params: str | Path | None = None
+    inference_config: str | Path | None = None
+    weights: str | Path | None = None
+    seed: int = 0
+    runtimes: Sequence[str] | None = None
+    batches: Sequence[int] = DEFAULT_BATCHES
+    threads: int = DEFAULT_THREADS
+    warmup: int = DEFAULT_WARMUP
+    iters: int | None = None
+    seconds: float | None = None
+    precision: str = "fp32"
+    work_dir: str | Path | None = None
+
+
 @with_paddle_model
 def benchmark(
-    model: str | None = None,
+    o: BenchOptions,
     *,
-    onnx_file: str | Path | None = None,
-    paddle_model: str | Path | PaddleModelSource | None = None,
-    params: str | Path | None = None,
-    inference_config: str | Path | None = None,
-    weights: str | Path | None = None,
-    seed: int = 0,
-    runtimes: Sequence[str] | None = None,
-    batches: Sequence[int] = DEFAULT_BATCHES,
-    threads: int = DEFAULT_THREADS,
-    warmup: int = DEFAULT_WARMUP,
-    iters: int | None = None,
-    seconds: float | None = None,
-    precision: str = "fp32",
-    work_dir: str | Path | None = None,
     clock: Clock = time.perf_counter,
     log: Log | None = None,
     extra_runners: Mapping[str, Callable[[Path], Runner]] | None = None,
@@ -256,48 +252,51 @@ def benchmark(
     ``DEFAULT_ITERS`` unless ``seconds`` is given. ``extra_runners`` maps more labels to
     factories of runners on the ONNX file (engine variants), measured interleaved too.
     """
-    assert paddle_model is None or isinstance(paddle_model, PaddleModelSource)  # opened
-    plan = _plan(
-        model, onnx_file, paddle_model, runtimes, batches, threads, warmup, iters, seconds,
-        precision, extra_runners,
-    )  # fmt: skip
+    assert o.paddle_model is None or isinstance(o.paddle_model, PaddleModelSource)  # opened
+    plan = _plan(o, extra_runners)
     say = log or (lambda _msg: None)
-    if onnx_file is None and model is not None and plan.wants_onnx:
-        say(f"{model}: converting (or reusing an up-to-date conversion) ...")
+    if o.onnx_file is None and o.model is not None and plan.wants_onnx:
+        say(f"{o.model}: converting (or reusing an up-to-date conversion) ...")
     subj = subject.resolve(
-        model,
-        onnx_file=onnx_file,
-        paddle_model=paddle_model,
-        weights=weights,
-        seed=seed,
-        work_dir=work_dir,
+        o.model,
+        onnx_file=o.onnx_file,
+        paddle_model=o.paddle_model,
+        weights=o.weights,
+        seed=o.seed,
+        work_dir=o.work_dir,
         convert=plan.wants_onnx,
     )
     feeds = _feeds(subj, plan)
     machine = machine_info()
-    say(f"threads {threads} for every CPU engine; {machine['cpu']}")
+    say(f"threads {o.threads} for every CPU engine; {machine['cpu']}")
     reference = subj.reference if plan.wants_paddle else None
     with subject.paddle_dir(reference) as ref_dir:
-        runners, errors = _runners(plan, ref_dir, subj.onnx_path, threads, precision)
+        runners, errors = _runners(plan, ref_dir, subj.onnx_path, o.threads, o.precision)
         measured = measure_runners(
-            runners, feeds, warmup=warmup, iters=plan.iters, seconds=seconds, clock=clock, log=say
+            runners,
+            feeds,
+            warmup=o.warmup,
+            iters=plan.iters,
+            seconds=o.seconds,
+            clock=clock,
+            log=say,
         )
     machine["loadavg_after"] = machine_info()["loadavg_1_5_15"]
     names = plan.names + list(plan.extra)
     return BenchResult(
-        model=model or _label(subj, paddle_model),
+        model=o.model or _label(subj, o.paddle_model),
         onnx_file=None if subj.onnx_path is None else str(subj.onnx_path),
-        paddle_model=_paddle_desc(paddle_model, model if ref_dir is not None else None),
+        paddle_model=_paddle_desc(o.paddle_model, o.model if ref_dir is not None else None),
         runtimes=names,
         batches=plan.batches,
-        threads=int(threads),
-        precision=precision,
-        warmup=int(warmup),
+        threads=int(o.threads),
+        precision=o.precision,
+        warmup=int(o.warmup),
         iters=plan.iters,
-        seconds=seconds,
+        seconds=o.seconds,
         machine=machine,
         timings=_timings(plan, measured, errors, names),
-        published=_published(model),
+        published=_published(o.model),
         notes=plan.notes,
     )
 
@@ -314,32 +313,3 @@ def _published(model: str | None) -> list[dict[str, Any]]:
     from p2o.zoo.registry import seed_latency
 
     return seed_latency(model)
-
-
-# --------------------------------------------------------------------------- rendering
-# drawn by the one report layer (p2o.report.bench) from the typed result
-
-
-def table(result: BenchResult) -> str:
-    """The terminal table, ratios and the published rows (labelled, apart)."""
-    from p2o import report
-    from p2o.report.bench import bench_report
-
-    return report.text.render(bench_report(result))
-
-
-def check_report_path(path: str | Path) -> None:
-    from p2o import report
-
-    report.check_path(path)
-
-
-def write_report(path: str | Path, result: BenchResult, plot: str | Path | None = None) -> None:
-    """A Markdown or HTML report (by suffix); ``plot`` is linked relative to the report."""
-    from p2o import report
-    from p2o.report.bench import bench_report
-
-    link = None
-    if plot is not None:
-        link = os.path.relpath(Path(plot).resolve(), Path(path).resolve().parent)
-    report.write(path, bench_report(result, link))

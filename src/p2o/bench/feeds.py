@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from p2o.bench.timing import error_text
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 
 
 @dataclass(frozen=True)

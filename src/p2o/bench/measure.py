@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from p2o.bench.timing import DEFAULT_ITERS, DEFAULT_WARMUP, Clock, error_text, interleave
-from p2o.results import LatencyStats, Status, Timing
+from p2o.core.results import LatencyStats, Status, Timing
 from p2o.runtimes.base import Runner, Step
 
 REFERENCE = "paddle"

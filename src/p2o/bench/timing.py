@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.runtimes.base import Split, Step
 
 DEFAULT_WARMUP = 5

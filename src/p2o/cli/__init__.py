@@ -20,9 +20,10 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from p2o import __version__, optional, signals
+from p2o import __version__
 from p2o.cli import _common
-from p2o.errors import P2OError, Terminated
+from p2o.core import optional, signals
+from p2o.core.errors import P2OError, Terminated
 
 INTERNAL_ERROR = 3
 INTERRUPTED = 130

@@ -52,15 +52,15 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def apply_common(args: argparse.Namespace) -> None:
-    from p2o import cache, progress
+    from p2o.core import cache, progress
 
     progress.configure(verbosity=getattr(args, "verbosity", 0))
     cache.set_enabled(False if getattr(args, "no_cache", False) else None)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean X?)`` for the names closest to ``word`` (see p2o.errors)."""
-    from p2o.errors import did_you_mean
+    """`` (did you mean X?)`` for the names closest to ``word`` (see p2o.core.errors)."""
+    from p2o.core.errors import did_you_mean
 
     return did_you_mean(word, choices)
 

@@ -12,19 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-from p2o import bench, progress
-from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
-from p2o.errors import UsageError
-
-
-def int_list(value: str, what: str) -> list[int]:
-    try:
-        items = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--{what}: expected comma-separated integers, got {value!r}") from None
-    if not items:
-        raise UsageError(f"--{what}: no value in {value!r}")
-    return items
+from p2o import bench, report
+from p2o.cli.options import add_model_source, add_paddle_model, usage_int_list, weights_of
+from p2o.core import progress
+from p2o.core.errors import UsageError
+from p2o.report.bench import bench_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -91,7 +83,7 @@ def _log(msg: str) -> None:
 
 
 def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) -> dict:
-    from p2o.parity import precisions as pv
+    from p2o.bench import precisions as pv
 
     wanted = pv.parse(args.precisions)
     artifacts = {}
@@ -112,11 +104,11 @@ def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from p2o.parity import plot
+    from p2o.bench import plot
 
     bench.no_spin_env()  # before any Paddle inference: see docs/bench.md, spin-waits
     if args.report:
-        bench.check_report_path(args.report)
+        report.check_path(args.report)
     if args.plot:
         plot.check_plot_path(args.plot)
     runtimes = None
@@ -128,36 +120,38 @@ def run(args: argparse.Namespace) -> int:
     if args.precisions:
         extra = _precision_variants(args, runtimes)
     result = bench.benchmark(
-        args.model,
-        onnx_file=args.onnx,
-        paddle_model=args.paddle_model,
-        params=args.params,
-        inference_config=args.inference_config,
-        weights=weights_of(args),
-        seed=args.seed,
-        runtimes=runtimes,
-        batches=int_list(args.batch, "batch"),
-        threads=args.threads,
-        warmup=args.warmup,
-        iters=args.iters,
-        seconds=args.seconds,
-        precision=args.precision,
-        work_dir=args.work_dir,
+        bench.BenchOptions(
+            args.model,
+            onnx_file=args.onnx,
+            paddle_model=args.paddle_model,
+            params=args.params,
+            inference_config=args.inference_config,
+            weights=weights_of(args),
+            seed=args.seed,
+            runtimes=runtimes,
+            batches=usage_int_list(args.batch, "batch"),
+            threads=args.threads,
+            warmup=args.warmup,
+            iters=args.iters,
+            seconds=args.seconds,
+            precision=args.precision,
+            work_dir=args.work_dir,
+        ),
         log=_log,
         extra_runners=extra,
     )
     if extra:
-        from p2o.parity.precisions import speedup_lines
+        from p2o.bench.precisions import speedup_lines
 
         result.notes.extend(speedup_lines(result))
     if args.plot:
         _log(f"plot: {plot.plot_latency([result], args.plot)}")
     if args.report:
-        bench.write_report(args.report, result, args.plot)
+        report.write(args.report, bench_report(result, report.link(args.plot, args.report)))
         _log(f"report: {args.report}")
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(bench.table(result))
+        print(report.text.render(bench_report(result)))
     return 0

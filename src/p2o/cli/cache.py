@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from p2o import cache, progress
+from p2o.core import cache, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:

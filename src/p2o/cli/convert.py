@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from p2o import progress
-from p2o.converter import convert
+from p2o.cli.options import add_model_source, add_paddle_model, weights_of
+from p2o.converter import ConvertOptions, convert
 from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_BODIES, INVOLUTION_MODES
 from p2o.converter.precision import (
     ACTIVATION_TYPES,
@@ -20,6 +20,7 @@ from p2o.converter.precision import (
     PrecisionOptions,
 )
 from p2o.converter.simplify import SIMPLIFIERS
+from p2o.core import progress
 
 
 def batch_arg(value: str) -> int | None:
@@ -34,39 +35,6 @@ def batch_arg(value: str) -> int | None:
     if n < 1:
         raise argparse.ArgumentTypeError(f"batch must be >= 1, got {n}")
     return n
-
-
-def add_model_source(p: argparse.ArgumentParser) -> None:
-    """--model NAME with --weights PATH | --pretrained | --seed N (shared with verify, bench)."""
-    p.add_argument("--model", metavar="NAME", help="zoo model name (see `p2o list`)")
-    w = p.add_mutually_exclusive_group()
-    w.add_argument("--weights", metavar="PATH", help="a .pdparams file (strictly loaded)")
-    w.add_argument("--pretrained", action="store_true", help="download the official weights once")
-    w.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
-
-
-def add_paddle_model(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
-    """--paddle-model PATH with --params FILE and --inference-config FILE (see docs/byom.md)."""
-    p.add_argument(
-        "--paddle-model",
-        metavar="PATH",
-        help="a Paddle inference model: its folder, its program (.json or .pdmodel), or a "
-        ".tar/.tar.gz/.tgz/.zip holding it" + help_suffix,
-    )
-    p.add_argument(
-        "--params",
-        metavar="FILE",
-        help="with --paddle-model: the .pdiparams file, when not beside the program",
-    )
-    p.add_argument(
-        "--inference-config",
-        metavar="FILE",
-        help="with --paddle-model: PaddleClas's inference.yml (preprocessing), when not beside it",
-    )
-
-
-def weights_of(args: argparse.Namespace) -> str | None:
-    return "pretrained" if args.pretrained else args.weights
 
 
 def add_precision_options(p: argparse.ArgumentParser) -> None:
@@ -179,21 +147,23 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     result = convert(
-        args.model,
-        paddle_model=args.paddle_model,
-        weights=weights_of(args),
-        seed=args.seed,
-        out_dir=args.out,
-        opset=args.opset,
-        batch=args.batch,
-        simplifier=args.simplifier,
-        involution=args.involution,
-        involution_body=args.involution_body,
-        align_groups=args.align_groups,
-        precision=precision_options(args),
-        overwrite=args.overwrite,
-        params=args.params,
-        inference_config=args.inference_config,
+        ConvertOptions(
+            args.model,
+            paddle_model=args.paddle_model,
+            weights=weights_of(args),
+            seed=args.seed,
+            out_dir=args.out,
+            opset=args.opset,
+            batch=args.batch,
+            simplifier=args.simplifier,
+            involution=args.involution,
+            involution_body=args.involution_body,
+            align_groups=args.align_groups,
+            precision=precision_options(args),
+            overwrite=args.overwrite,
+            params=args.params,
+            inference_config=args.inference_config,
+        )
     )
     m = result.manifest
     if args.json:

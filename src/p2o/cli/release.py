@@ -13,8 +13,8 @@ import sys
 
 from p2o import release as rel
 from p2o.cli import _common
-from p2o.cli.verify import int_list, name_list
-from p2o.errors import UsageError
+from p2o.cli.options import int_list, name_list
+from p2o.core.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +87,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def parse_precisions(value: str) -> list[str]:
-    from p2o.parity.precisions import parse
+    from p2o.bench.precisions import parse
 
     return parse(value)
 

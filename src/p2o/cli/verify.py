@@ -6,34 +6,17 @@ import argparse
 import json
 import sys
 
-from p2o.cli.convert import add_model_source, add_paddle_model, weights_of
-from p2o.errors import UsageError, did_you_mean
-from p2o.parity import report
-from p2o.parity.verify import DEFAULT_BATCHES, DEFAULT_RUNTIMES, DEFAULT_TOLERANCE, verify
-from p2o.runtimes import registry as rt
-
-
-def int_list(value: str) -> list[int]:
-    try:
-        items = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
-        ) from None
-    if not items or any(i < 1 for i in items):
-        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {value!r}")
-    return items
-
-
-def name_list(value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    for name in items:
-        if name not in rt.RUNTIMES:
-            raise argparse.ArgumentTypeError(
-                f"unknown runtime {name!r}{did_you_mean(name, rt.RUNTIMES)} "
-                f"(choose from {', '.join(rt.RUNTIMES)})"
-            )
-    return items
+from p2o import report
+from p2o.cli.options import add_model_source, add_paddle_model, int_list, name_list, weights_of
+from p2o.core.errors import UsageError
+from p2o.parity.verify import (
+    DEFAULT_BATCHES,
+    DEFAULT_RUNTIMES,
+    DEFAULT_TOLERANCE,
+    VerifyOptions,
+    verify,
+)
+from p2o.report.parity import verify_report
 
 
 def output_tolerances(values: list[str] | None) -> dict[str, float]:
@@ -138,37 +121,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = verify(
-        args.model,
-        onnx_file=args.onnx,
-        paddle_model=args.paddle_model,
-        params=args.params,
-        inference_config=args.inference_config,
-        weights=weights_of(args),
-        seed=args.seed,
-        golden=args.golden,
-        save_golden=args.save_golden,
-        tolerance=args.tolerance,
-        output_tolerances=output_tolerances(args.output_tolerance),
-        runtimes=args.runtimes,
-        inputs=args.inputs,
-        batches=args.batch,
-        precision=args.precision,
-        threads=args.threads,
-        strict=args.strict,
-        work_dir=args.work_dir,
-        rule_overrides=rule_overrides(args),
-        labels=args.labels,
-        class_list=args.class_list,
-        max_accuracy_drop=args.max_accuracy_drop,
-    )
-    if args.junit:
-        report.write_text_atomic(args.junit, report.junit([result]))
     if args.report:
-        report.write_report(args.report, result)
+        report.check_path(args.report)  # before the run: a wrong name costs nothing
+    result = verify(
+        VerifyOptions(
+            args.model,
+            onnx_file=args.onnx,
+            paddle_model=args.paddle_model,
+            params=args.params,
+            inference_config=args.inference_config,
+            weights=weights_of(args),
+            seed=args.seed,
+            golden=args.golden,
+            save_golden=args.save_golden,
+            tolerance=args.tolerance,
+            output_tolerances=output_tolerances(args.output_tolerance),
+            runtimes=args.runtimes,
+            inputs=args.inputs,
+            batches=args.batch,
+            precision=args.precision,
+            threads=args.threads,
+            strict=args.strict,
+            work_dir=args.work_dir,
+            rule_overrides=rule_overrides(args),
+            labels=args.labels,
+            class_list=args.class_list,
+            max_accuracy_drop=args.max_accuracy_drop,
+        )
+    )
+    page = verify_report(result)
+    if args.junit:
+        report.write_atomic(args.junit, report.junit.render(page))
+    if args.report:
+        report.write(args.report, page)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(report.table(result))
+        print(report.text.render(page))
     return result.exit_code

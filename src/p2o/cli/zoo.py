@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from p2o import progress
-from p2o.errors import UsageError, did_you_mean
+from p2o.core import progress
+from p2o.core.errors import UsageError, did_you_mean
 from p2o.zoo import list_models, model_info
 
 

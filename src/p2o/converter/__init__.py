@@ -1,5 +1,5 @@
 """Paddle → ONNX conversion: ``convert(...)`` returns a ``ConversionResult``."""
 
-from p2o.converter.pipeline import ConversionResult, convert
+from p2o.converter.pipeline import ConversionResult, ConvertOptions, convert
 
-__all__ = ["ConversionResult", "convert"]
+__all__ = ["ConversionResult", "ConvertOptions", "convert"]

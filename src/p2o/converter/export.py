@@ -113,7 +113,7 @@ def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> Paddle
     That is the format of PaddleClas's published inference tars. Paddle 3.3 picks the
     program format when it starts (``FLAGS_enable_pir_api``), so this runs in a child.
     """
-    from p2o.errors import P2OError
+    from p2o.core.errors import P2OError
 
     out = Path(out_dir)
     env = {**os.environ, "FLAGS_enable_pir_api": "0"}

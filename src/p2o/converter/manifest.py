@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 FORMAT = "p2o-manifest/1"
-TOOL_PACKAGES = (
-    "p2o",
-    "paddlepaddle",
-    "paddle2onnx",
-    "onnx",
-    "onnxruntime",
-    "onnxsim",
-    "onnxslim",
-    "numpy",
-)
-
-
-def tool_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for pkg in TOOL_PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return versions
 
 
 @dataclass
@@ -66,7 +43,7 @@ class Manifest:
         return asdict(self)
 
     def to_json(self) -> str:
-        from p2o.results import dumps_strict
+        from p2o.core.results import dumps_strict
 
         return dumps_strict(self.to_dict())
 
@@ -79,7 +56,7 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        from p2o.results import loads_strict
+        from p2o.core.results import loads_strict
 
         return cls.from_dict(loads_strict(Path(path).read_text()))
 
@@ -101,17 +78,3 @@ def identity(model: str, source: dict[str, Any], options: dict[str, Any]) -> dic
 def read_identity(model: Any) -> dict[str, str]:
     """The ``p2o.*`` entries of an ONNX model's ``metadata_props`` ({} for a foreign file)."""
     return {p.key: p.value for p in model.metadata_props if p.key.startswith(IDENTITY_PREFIX)}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temp file in the same dir, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2o.errors import P2OError
+from p2o.core.errors import P2OError
 
 LOG_TAIL = 40  # lines of the converter's own log shown with an error
 

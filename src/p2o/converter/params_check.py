@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from p2o.errors import EnvironmentProblem, UsageError
+from p2o.core.errors import EnvironmentProblem, UsageError
 
 # Paddle's VarType.Type data types: proto number → (name, bytes per element)
 DTYPES: dict[int, tuple[str, int]] = {

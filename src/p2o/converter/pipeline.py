@@ -22,20 +22,16 @@ from typing import Any
 import numpy as np
 import onnx
 
-from p2o import __version__, progress
+from p2o import __version__
 from p2o.converter import boundary, export, paddle2onnx, simplify
 from p2o.converter.align_groups import align_groups as align_groups_pass
-from p2o.converter.manifest import (
-    IDENTITY_PREFIX,
-    Manifest,
-    TensorSpec,
-    identity,
-    tool_versions,
-    write_atomic,
-)
+from p2o.converter.manifest import IDENTITY_PREFIX, Manifest, TensorSpec, identity
 from p2o.converter.ops.involution_match import Lowering, find_lowerings
 from p2o.converter.precision import PrecisionOptions
-from p2o.errors import CheckFailed, UsageError
+from p2o.core import progress
+from p2o.core.errors import CheckFailed, UsageError
+from p2o.core.files import write_atomic
+from p2o.core.versions import tool_versions
 
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
@@ -86,7 +82,7 @@ class _Stages:
     def __call__(self, name: str) -> Iterator[None]:
         t0 = self._clock()
         try:
-            with progress.step(name):  # a line per stage on stderr (p2o.progress)
+            with progress.step(name):  # a line per stage on stderr (p2o.core.progress)
                 yield
         finally:
             self._total[name] = self._total.get(name, 0.0) + self._clock() - t0
@@ -94,7 +90,7 @@ class _Stages:
 
 def state_sha256(model: Any) -> str:
     """Checksum of a network's weights: key names, dtypes, shapes and bytes, in order."""
-    from p2o.zoo.weights import arrays_sha256
+    from p2o.core.hashing import arrays_sha256
 
     return arrays_sha256((key, tensor.numpy()) for key, tensor in model.state_dict().items())
 
@@ -231,36 +227,30 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         raise UsageError(f"output path {out_dir} exists and is not a directory")
 
 
-def _check_options(
-    model: str | None,
-    paddle_model: str | Path | None,
-    weights: str | Path | None,
-    opset: int,
-    batch: int | None,
-    simplifier: str,
-    involution: str,
-    align_groups: int,
-    involution_body: str = "cpu",
-) -> None:
-    if (model is None) == (paddle_model is None):
+def _check_options(o: ConvertOptions) -> None:
+    if (o.model is None) == (o.paddle_model is None):
         raise UsageError("give exactly one of a zoo model name or a Paddle model directory")
-    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
-        raise UsageError(f"opset {opset} outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}")
-    if batch is not None and batch < 1:
-        raise UsageError(f"batch must be >= 1 or dynamic, got {batch}")
-    if simplifier not in simplify.SIMPLIFIERS:
-        raise UsageError(f"unknown simplifier {simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
-    if involution not in INVOLUTION_MODES:
-        raise UsageError(f"unknown involution mode {involution!r} ({', '.join(INVOLUTION_MODES)})")
-    if involution_body not in INVOLUTION_BODIES:
+    if not OPSET_RANGE[0] <= o.opset <= OPSET_RANGE[1]:
         raise UsageError(
-            f"unknown involution body {involution_body!r} ({', '.join(INVOLUTION_BODIES)})"
+            f"opset {o.opset} outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}"
         )
-    if align_groups == 1 or align_groups < 0:
+    if o.batch is not None and o.batch < 1:
+        raise UsageError(f"batch must be >= 1 or dynamic, got {o.batch}")
+    if o.simplifier not in simplify.SIMPLIFIERS:
+        raise UsageError(f"unknown simplifier {o.simplifier!r} ({', '.join(simplify.SIMPLIFIERS)})")
+    if o.involution not in INVOLUTION_MODES:
         raise UsageError(
-            f"--align-groups wants 0 (off) or a block of >= 2 channels, got {align_groups}"
+            f"unknown involution mode {o.involution!r} ({', '.join(INVOLUTION_MODES)})"
         )
-    if paddle_model is not None and weights is not None:
+    if o.involution_body not in INVOLUTION_BODIES:
+        raise UsageError(
+            f"unknown involution body {o.involution_body!r} ({', '.join(INVOLUTION_BODIES)})"
+        )
+    if o.align_groups == 1 or o.align_groups < 0:
+        raise UsageError(
+            f"--align-groups wants 0 (off) or a block of >= 2 channels, got {o.align_groups}"
+        )
+    if o.paddle_model is not None and o.weights is not None:
         raise UsageError("--weights applies to zoo models; a Paddle model dir has its own")
 
 
@@ -490,24 +480,28 @@ def _write(out: Path, data: bytes, manifest: Manifest) -> None:
     write_atomic(out / MANIFEST_FILE, manifest.to_json().encode())
 
 
-def convert(
-    model: str | None = None,
-    *,
-    paddle_model: str | Path | None = None,
-    weights: str | Path | None = None,
-    seed: int = 0,
-    out_dir: str | Path | None = None,
-    opset: int = DEFAULT_OPSET,
-    batch: int | None = None,
-    simplifier: str = "onnxsim",
-    involution: str = "function",
-    involution_body: str = "cpu",
-    align_groups: int = 0,
-    precision: str | PrecisionOptions = "fp32",
-    overwrite: bool = False,
-    params: str | Path | None = None,
-    inference_config: str | Path | None = None,
-) -> ConversionResult:
+@dataclass(frozen=True)
+class ConvertOptions:
+    """The options of ``convert`` (the keyword arguments it used to take)."""
+
+    model: str | None = None
+    paddle_model: str | Path | None = None
+    weights: str | Path | None = None
+    seed: int = 0
+    out_dir: str | Path | None = None
+    opset: int = DEFAULT_OPSET
+    batch: int | None = None
+    simplifier: str = "onnxsim"
+    involution: str = "function"
+    involution_body: str = "cpu"
+    align_groups: int = 0
+    precision: str | PrecisionOptions = "fp32"
+    overwrite: bool = False
+    params: str | Path | None = None
+    inference_config: str | Path | None = None
+
+
+def convert(o: ConvertOptions) -> ConversionResult:
     """Convert a zoo model (``model``) or a user's Paddle model (``paddle_model``).
 
     ``paddle_model`` is a folder, a program file or an archive (``p2o.converter.source``);
@@ -517,24 +511,23 @@ def convert(
     Returns the result with the manifest; raises UsageError for bad input (nothing
     written), ConversionError when paddle2onnx fails, CheckFailed when a check fails.
     """
-    _check_options(
-        model, paddle_model, weights, opset, batch, simplifier, involution, align_groups,
-        involution_body,
-    )  # fmt: skip
-    if paddle_model is None and (params is not None or inference_config is not None):
+    _check_options(o)
+    if o.paddle_model is None and (o.params is not None or o.inference_config is not None):
         raise UsageError("--params and --inference-config go with --paddle-model")
-    prec = precision if isinstance(precision, PrecisionOptions) else PrecisionOptions(precision)
+    prec = (
+        o.precision if isinstance(o.precision, PrecisionOptions) else PrecisionOptions(o.precision)
+    )
     options = {
-        "opset": opset,
-        "batch": batch or "dynamic",
-        "simplifier": simplifier,
-        "involution": involution,
-        "involution_body": involution_body,
-        "align_groups": align_groups,
+        "opset": o.opset,
+        "batch": o.batch or "dynamic",
+        "simplifier": o.simplifier,
+        "involution": o.involution,
+        "involution_body": o.involution_body,
+        "align_groups": o.align_groups,
         "precision": prec.precision,
     }
     stages = _Stages()
-    title = f"convert {model or Path(str(paddle_model)).name}"
+    title = f"convert {o.model or Path(str(o.paddle_model)).name}"
     from p2o.converter.source import terminate_as_interrupt
 
     with (
@@ -542,18 +535,18 @@ def convert(
         terminate_as_interrupt(),  # SIGTERM too removes the folder (an archive unpacked in it)
         tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp,
     ):
-        if model is not None:
-            mark = involution == "function"
+        if o.model is not None:
+            mark = o.involution == "function"
             src = _zoo_source(
-                model, weights, seed, out_dir, overwrite, mark, batch, Path(tmp), stages
+                o.model, o.weights, o.seed, o.out_dir, o.overwrite, mark, o.batch, Path(tmp), stages
             )
         else:
-            assert paddle_model is not None
+            assert o.paddle_model is not None
             src = _paddle_source(
-                paddle_model, params, inference_config, out_dir, overwrite, Path(tmp)
+                o.paddle_model, o.params, o.inference_config, o.out_dir, o.overwrite, Path(tmp)
             )
         with stages("paddle2onnx"):
-            p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, opset)
+            p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, o.opset)
         passes = _run_passes(p2o_result, src, options, stages)
         if prec.precision != "fp32":
             with stages("precision"):
@@ -646,7 +639,7 @@ def _manifest(
         stage_seconds=stages.seconds,
         equivalence={
             "inputs": f"{len(next(iter(passes.proof.feed.values())))} sample photographs",
-            "rule": "p2o.parity.compare",
+            "rule": "p2o.core.tolerance",
             "tolerance": simplify.TOLERANCE,
             "min_tolerance": eq.min_tolerance,  # the written model vs paddle2onnx's graph
             "max_abs": eq.max_abs,

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from p2o.errors import CheckFailed, EnvironmentProblem, UsageError
-from p2o.parity.compare import PROOF_TOLERANCE, compare_outputs
+from p2o.core.errors import CheckFailed, EnvironmentProblem, UsageError
+from p2o.core.tolerance import PROOF_TOLERANCE, compare_outputs
 
 SIMPLIFIERS = ("onnxsim", "onnxslim", "none")
-# passes are proved under parity's one tolerance rule (p2o.parity.compare), at this tolerance
+# passes are proved under parity's one tolerance rule (p2o.core.tolerance), at this tolerance
 TOLERANCE = PROOF_TOLERANCE
 
 
@@ -22,7 +22,7 @@ class Equivalence:
 
     max_abs: float
     max_rel: float  # diagnostic: max|a - b| / max|a|
-    min_tolerance: float  # the rule's measure (parity.compare); passed when <= TOLERANCE
+    min_tolerance: float  # the rule's measure (core.tolerance); passed when <= TOLERANCE
     passed: bool
     error: str = ""  # why the second model could not be run at all
 

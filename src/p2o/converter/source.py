@@ -18,6 +18,7 @@ absolute paths (paddle2onnx runs in a child process in another directory).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import posixpath
@@ -31,11 +32,11 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from p2o.converter.export import PaddleModelFiles
 from p2o.converter.params_check import Program, check_params, read_program
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo.registry import Preprocess
 
 PROGRAM_SUFFIXES = (".json", ".pdmodel")
@@ -168,29 +169,33 @@ def locate_paddle_model(
     return _resolve(str(path), root, params_path, config_path, p)
 
 
-P = ParamSpec("P")
+Opts = TypeVar(
+    "Opts", bound=Any
+)  # an options dataclass with paddle_model, params, inference_config
 R = TypeVar("R")
 
 
-def with_paddle_model(fn: Callable[P, R]) -> Callable[P, R]:
-    """Give ``fn`` its ``paddle_model=`` keyword opened: a ``PaddleModelSource`` (or None).
+def with_paddle_model(fn: Callable[..., R]) -> Callable[..., R]:
+    """Give ``fn`` its options with ``paddle_model`` opened: a ``PaddleModelSource`` (or None).
 
-    The wrapper takes ``paddle_model`` (a path), ``params`` and ``inference_config``, opens the
-    model for the duration of the call (an archive's folder removed afterwards) and calls
-    ``fn`` with the source. For verify and bench, which take the same three keywords.
+    The options (verify's, bench's) carry ``paddle_model`` (a path), ``params`` and
+    ``inference_config``; the wrapper opens the model for the duration of the call (an
+    archive's folder removed afterwards) and calls ``fn`` with the opened source in them.
     """
 
     @functools.wraps(fn)
-    def wrapper(*args: P.args, **kw: P.kwargs) -> R:
-        path = kw.get("paddle_model")
-        params, config = kw.pop("params", None), kw.pop("inference_config", None)
+    def wrapper(options: Opts, *args: Any, **kw: Any) -> R:
+        path = options.paddle_model
+        params, config = options.params, options.inference_config
         if path is None or isinstance(path, PaddleModelSource):
             if params is not None or config is not None:
                 raise UsageError("--params and --inference-config go with --paddle-model")
-            return fn(*args, **kw)
-        with open_paddle_model(path, params, config) as src:  # type: ignore[arg-type]
-            kw["paddle_model"] = src
-            return fn(*args, **kw)
+            return fn(options, *args, **kw)
+        with open_paddle_model(path, params, config) as src:
+            opened = dataclasses.replace(
+                options, paddle_model=src, params=None, inference_config=None
+            )
+            return fn(opened, *args, **kw)
 
     return wrapper
 
@@ -241,7 +246,7 @@ def _resolve(
     src = PaddleModelSource(
         given, name, model_file, params_file, program, preprocess, config, archive
     )
-    from p2o.zoo.weights import sha256_file
+    from p2o.core.hashing import sha256_file
 
     files = [f for f in (archive, model_file, params_file, config) if f is not None]
     hashes = {(str(f) if f == archive else src.shown(f)): sha256_file(f) for f in files}

@@ -1,6 +1,6 @@
 """The per-precision acceptance rule: when is a reduced-precision result close enough?
 
-fp32 artifacts on fp32 engines keep the element-wise tolerance rule of ``parity.compare``.
+fp32 artifacts on fp32 engines keep the element-wise tolerance rule of ``core.tolerance``.
 A reduced precision (an fp16 or INT8 artifact, or an engine computing in bf16/fp16) cannot
 meet it and is not meant to: it is judged by how well it agrees with the fp32 reference,
 sample by sample (the first axis; the other axes are the classes), over enough samples:
@@ -32,52 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from p2o.errors import UsageError
-from p2o.parity.compare import OutputComparison, compare_outputs
-from p2o.results import Result
+from p2o.core import tolerance as compare
+from p2o.core.errors import UsageError
+from p2o.core.results import Agreement, AgreementComparison, AgreementRule, OutputComparison
+from p2o.core.tolerance import compare_outputs
 
 TOP_K = 5
 UNBOUNDED = sys.float_info.max  # an element-wise tolerance nothing finite exceeds
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-
-
-@dataclass(frozen=True)
-class AgreementRule(Result):
-    """Thresholds of one reduced precision; a comparison passes when it meets all of them."""
-
-    precision: str
-    min_cosine: float
-    min_top1: float
-    min_top5: float
-    max_range_error: float
-    min_samples: int = 64
-
-    def __post_init__(self) -> None:
-        for key in ("min_cosine", "min_top1", "min_top5", "max_range_error"):
-            value = getattr(self, key)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise UsageError(f"{key} must be a finite number >= 0, got {value!r}")
-        for key in ("min_cosine", "min_top1", "min_top5"):
-            if getattr(self, key) > 1:
-                raise UsageError(f"{key} must be at most 1, got {getattr(self, key)!r}")
-        if int(self.min_samples) < 1:
-            raise UsageError(f"min_samples must be >= 1, got {self.min_samples!r}")
-
-    def with_overrides(self, **values: Any) -> AgreementRule:
-        """A copy with the given thresholds replaced (``None`` values keep the default)."""
-        given = {k: v for k, v in values.items() if v is not None}
-        return dataclasses.replace(self, **given)
-
-    def describe(self) -> str:
-        return (
-            f"{self.precision} agreement rule: mean cosine >= {self.min_cosine:g}, "
-            f"top-1 agreement >= {self.min_top1:.0%}, top-5 containment >= {self.min_top5:.0%}, "
-            f"max |a-r| <= {self.max_range_error:g} x logit range, over >= {self.min_samples} "
-            "samples"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # Thresholds: see the module docstring and docs/precision.md for the measurements.
@@ -107,21 +69,6 @@ def effective_precision(artifact: str, runtime: str) -> str:
     if artifact != "fp32":
         return artifact
     return runtime if runtime in PRECISIONS else "fp32"
-
-
-@dataclass(frozen=True)
-class Agreement(Result):
-    """The agreement metrics of one output (see the module docstring)."""
-
-    samples: int
-    cosine: float
-    min_cosine: float
-    top1: float
-    top5: float
-    range_error: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def measure(reference: np.ndarray, actual: np.ndarray) -> Agreement:
@@ -173,15 +120,6 @@ def judge(m: Agreement, rule: AgreementRule) -> list[str]:
     return misses
 
 
-@dataclass(frozen=True)
-class AgreementComparison(OutputComparison):
-    """An output judged by an agreement rule; the element-wise metrics stay as diagnostics."""
-
-    precision: str = ""
-    agreement: Agreement | None = None
-    rule: AgreementRule | None = None
-
-
 def compare_agreement(
     reference: np.ndarray, actual: np.ndarray, rule: AgreementRule, name: str = "output"
 ) -> AgreementComparison:
@@ -200,9 +138,7 @@ def compare_agreement(
 def compare_all(
     reference: dict[str, np.ndarray], actual: dict[str, np.ndarray], rule: AgreementRule
 ) -> list[OutputComparison]:
-    """Every reference output judged by ``rule`` (pairing as ``parity.compare.compare_all``)."""
-    from p2o.parity import compare
-
+    """Every reference output judged by ``rule`` (pairing as ``core.tolerance.compare_all``)."""
     paired = compare.compare_all(reference, actual, UNBOUNDED)
     out: list[OutputComparison] = []
     names = list(actual)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 
 FORMAT = "p2o-golden/2"
 READS = ("p2o-golden/1", FORMAT)  # format 1: the same arrays, no identity
@@ -33,7 +33,7 @@ IDENTITY = ("model", "weights_sha256", "onnx_sha256", "precision", "preprocessin
 def onnx_identity(path: str | Path) -> dict[str, str]:
     """The identity keys of the ONNX file a golden file is saved for."""
     from p2o.converter.precision import detect
-    from p2o.zoo.weights import sha256_file
+    from p2o.core.hashing import sha256_file
 
     p = Path(path)
     return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": detect(p)}
@@ -127,7 +127,7 @@ class Golden:
 
         Returns a note when there is nothing to check against (a format-1 file).
         """
-        from p2o.zoo.weights import sha256_file
+        from p2o.core.hashing import sha256_file
 
         where = self.source or "the golden file"
         wanted = self.meta.get("onnx_sha256")

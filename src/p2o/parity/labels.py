@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo.inputs import IMAGE_SUFFIXES
 
 TOP_K = 5

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from p2o.parity.compare import min_tolerance
-from p2o.results import Divergence
+from p2o.core.results import Divergence
+from p2o.core.tolerance import min_tolerance
 
 WINDOW = 400  # ONNX tensors searched past the previous match
 # an ONNX tensor this close (parity's rule) to a layer's output is that layer's counterpart;

@@ -7,7 +7,7 @@ Sources (one of):
 - ``onnx_file`` + a zoo model (with its weights or seed): the network is the reference;
 - ``onnx_file`` + ``golden``: saved inputs and reference outputs, no Paddle needed.
 
-Which model, weights, ONNX file and reference: ``p2o.subject`` (by content; an ONNX file
+Which model, weights, ONNX file and reference: ``p2o.parity.subject`` (by content; an ONNX file
 whose identity names another model or weights is refused, exit 2). Paddle's reference is
 computed once per sample (and kept in p2o's cache by content), then sliced for each batch
 size. Each runtime runs every batch size; one ``RuntimeResult`` per runtime and batch size. A
@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from p2o import subject
 from p2o.converter.source import PaddleModelSource, with_paddle_model
-from p2o.errors import EnvironmentProblem, P2OError, UsageError
-from p2o.parity import acceptance
-from p2o.parity.compare import ParityReport, RuntimeResult, check_tolerance, compare_all
+from p2o.core.errors import EnvironmentProblem, P2OError, UsageError
+from p2o.core.results import AccuracyResult, Status, VerifyResult
+from p2o.core.tolerance import ParityReport, RuntimeResult, check_tolerance, compare_all
+from p2o.parity import acceptance, subject
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.localize import Divergence
-from p2o.results import AccuracyResult, Status, VerifyResult
 from p2o.runtimes import registry as rt
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
@@ -125,65 +124,69 @@ class _Checks:
     labelled_out: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """The options of ``verify`` (the keyword arguments it used to take)."""
+
+    model: str | None = None
+    onnx_file: str | Path | None = None
+    paddle_model: str | Path | PaddleModelSource | None = None
+    params: str | Path | None = None
+    inference_config: str | Path | None = None
+    weights: str | Path | None = None
+    seed: int = 0
+    golden: str | Path | None = None
+    save_golden: str | Path | None = None
+    tolerance: float = DEFAULT_TOLERANCE
+    output_tolerances: dict[str, float] | None = None
+    runtimes: Sequence[str] = DEFAULT_RUNTIMES
+    inputs: str = "samples"
+    batches: Sequence[int] = DEFAULT_BATCHES
+    precision: str = "fp32"
+    threads: int = 2
+    strict: bool = False
+    work_dir: str | Path | None = None
+    localize: bool = True
+    rule_overrides: dict[str, Any] | None = None
+    labels: str | Path | None = None
+    class_list: str | Path | None = None
+    max_accuracy_drop: float | None = None
+
+
 @with_paddle_model
-def verify(
-    model: str | None = None,
-    *,
-    onnx_file: str | Path | None = None,
-    paddle_model: str | Path | PaddleModelSource | None = None,
-    params: str | Path | None = None,
-    inference_config: str | Path | None = None,
-    weights: str | Path | None = None,
-    seed: int = 0,
-    golden: str | Path | None = None,
-    save_golden: str | Path | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    output_tolerances: dict[str, float] | None = None,
-    runtimes: Sequence[str] = DEFAULT_RUNTIMES,
-    inputs: str = "samples",
-    batches: Sequence[int] = DEFAULT_BATCHES,
-    precision: str = "fp32",
-    threads: int = 2,
-    strict: bool = False,
-    work_dir: str | Path | None = None,
-    localize: bool = True,
-    rule_overrides: dict[str, Any] | None = None,
-    labels: str | Path | None = None,
-    class_list: str | Path | None = None,
-    max_accuracy_drop: float | None = None,
-) -> VerifyResult:
+def verify(o: VerifyOptions) -> VerifyResult:
     """Every runtime against the reference, at every batch size (see the module docstring)."""
-    tol = check_tolerance(tolerance)
-    names = _check_args(model, onnx_file, paddle_model, golden, runtimes, batches)
-    if onnx_file is not None:
-        _check_onnx_file(Path(onnx_file))
-    labelled = _load_labels(labels, class_list, golden)
-    assert paddle_model is None or isinstance(paddle_model, PaddleModelSource)  # opened
+    tol = check_tolerance(o.tolerance)
+    names = _check_args(o.model, o.onnx_file, o.paddle_model, o.golden, o.runtimes, o.batches)
+    if o.onnx_file is not None:
+        _check_onnx_file(Path(o.onnx_file))
+    labelled = _load_labels(o.labels, o.class_list, o.golden)
+    assert o.paddle_model is None or isinstance(o.paddle_model, PaddleModelSource)  # opened
     subj = subject.resolve(
-        model,
-        onnx_file=onnx_file,
-        paddle_model=paddle_model,
-        weights=weights,
-        seed=seed,
-        work_dir=work_dir,
+        o.model,
+        onnx_file=o.onnx_file,
+        paddle_model=o.paddle_model,
+        weights=o.weights,
+        seed=o.seed,
+        work_dir=o.work_dir,
     )
     assert subj.onnx_path is not None
     notes: list[str] = []
-    batches = _fixed_batch(subj, batches, notes)
+    batches = _fixed_batch(subj, o.batches, notes)
     from p2o.converter.precision import detect
 
-    rules = acceptance.Rules(detect(subj.onnx_path), precision, dict(rule_overrides or {}))
-    checks = _Checks(tol, output_tolerances, rules, threads)
+    rules = acceptance.Rules(detect(subj.onnx_path), o.precision, dict(o.rule_overrides or {}))
+    checks = _Checks(tol, o.output_tolerances, rules, o.threads)
     with subject.paddle_dir(subj.reference) as ref_dir:
-        if golden is not None:
-            data = _golden_data(golden, subj.onnx_path, notes)
+        if o.golden is not None:
+            data = _golden_data(o.golden, subj.onnx_path, notes)
         else:
-            x, desc = _inputs(subj, inputs, rules, names)
-            data = _paddle_data(subj, ref_dir, x, desc, inputs, batches, threads, save_golden)
+            x, desc = _inputs(subj, o.inputs, rules, names)
+            data = _paddle_data(subj, ref_dir, x, desc, o.inputs, batches, o.threads, o.save_golden)
         if labelled is not None:
             checks.x_labelled = labelled.load(_crop_preprocess(subj))
             ref = reference_outputs(
-                ref_dir, checks.x_labelled, threads, chunk=1, model_key=_model_key(subj)
+                ref_dir, checks.x_labelled, o.threads, chunk=1, model_key=_model_key(subj)
             )
             checks.labelled_out[REFERENCE] = _first(ref)
         results = [
@@ -199,15 +202,20 @@ def verify(
     accuracy: list[AccuracyResult] = []
     if labelled is not None:
         accuracy, results = _accuracy(
-            labelled, checks.labelled_out, results, rules, max_accuracy_drop
+            labelled, checks.labelled_out, results, rules, o.max_accuracy_drop
         )
     report = ParityReport(
-        data.model_name, tol, data.reference_name, results, strict, dict(output_tolerances or {})
+        data.model_name,
+        tol,
+        data.reference_name,
+        results,
+        o.strict,
+        dict(o.output_tolerances or {}),
     )
     divergence = None
     failed = any(r.status == "failed" for r in results)
     zoo = subj.reference if subj.reference and subj.reference.kind == "zoo" else None
-    if localize and failed and zoo is not None and not rules.reduced(names):
+    if o.localize and failed and zoo is not None and not rules.reduced(names):
         # (layer by layer at an fp32 tolerance means nothing for a reduced precision)
         x = data.x_by_batch[data.batches[0]][:1]
         divergence = _localize(zoo.net, subj.onnx_path, x, tol, notes)  # net built here if need be
@@ -353,7 +361,7 @@ def _paddle_data(
         reference[b] = {k: v[at] for k, v in outputs.items()}
     data = _Data(x_by_batch, reference, REFERENCE, subj.reference.name, desc)
     if save_golden is not None:
-        from p2o.converter.manifest import tool_versions
+        from p2o.core.versions import tool_versions
 
         meta = {
             **subj.reference.identity,
@@ -373,12 +381,12 @@ def _model_key(subj: subject.Subject) -> dict[str, Any] | None:
     ref = subj.reference
     if ref is None or ref.kind != "zoo":
         return None
-    from p2o.zoo.weights import _synthesis_code_digest
+    from p2o.zoo.weights import synthesis_code_digest
 
     return {
         "zoo_model": ref.name,
         "weights_sha256": ref.weights_sha256,
-        "zoo_code": _synthesis_code_digest(),
+        "zoo_code": synthesis_code_digest(),
         "input_shape": list(ref.shape),
     }
 
@@ -399,9 +407,9 @@ def reference_outputs(
     """
     from importlib import metadata
 
-    from p2o import cache, progress
     from p2o.converter.export import PaddleModelFiles, find_paddle_model
-    from p2o.zoo.weights import sha256_file
+    from p2o.core import cache, progress
+    from p2o.core.hashing import sha256_file
 
     if model_key is None:
         src = subject.materialize(paddle_dir)
@@ -486,7 +494,7 @@ def _check_onnx_file(path: Path) -> None:
 
 def _run_runtime(name: str, target: Any, data: _Data, checks: _Checks) -> list[RuntimeResult]:
     """One runtime at every batch size: skipped (with why), error, or judged."""
-    from p2o import progress
+    from p2o.core import progress
 
     precision = checks.rules.engine_precision(name)
     why = _skip_reason(name, target, precision)

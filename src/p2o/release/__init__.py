@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
+from p2o.core.results import ModelRecord, ReleaseSummary
 from p2o.release import executor
 from p2o.release import progress as bar
 from p2o.release.plan import (
@@ -37,7 +38,6 @@ from p2o.release.plan import (
 )
 from p2o.release.summary import load_record, merge, remove_aggregates, write_aggregates
 from p2o.release.worker import ARTIFACTS, RECORD, WORK, build_model
-from p2o.results import ModelRecord, ReleaseSummary
 
 __all__ = [
     "ARTIFACTS",

@@ -21,10 +21,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from p2o import signals
+from p2o.core import signals
+from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
 from p2o.release.worker import WORK, build_model, worker_main
-from p2o.results import ModelRecord, Status
 
 Done = Callable[[ModelRecord], None]
 STOP_SECONDS = 20.0  # how long stopped workers get to clean up before SIGKILL

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 
@@ -56,7 +56,7 @@ class ReleaseOptions:
 
     def check(self) -> None:
         """UsageError for a bad tolerance or an unknown runtime (before anything runs)."""
-        from p2o.parity.compare import check_tolerance
+        from p2o.core.tolerance import check_tolerance
         from p2o.runtimes import registry as rt
 
         check_tolerance(self.tolerance)
@@ -131,8 +131,8 @@ def plan(
 
 def inputs_key(name: str, weights: str | None, options: ReleaseOptions) -> tuple[str, str]:
     """(key, weights sha256): what a finished model's inputs were, for --resume."""
-    from p2o.converter.manifest import tool_versions
-    from p2o.zoo.weights import sha256_file
+    from p2o.core.hashing import sha256_file
+    from p2o.core.versions import tool_versions
 
     wsha = sha256_file(weights) if weights else f"synthetic(seed={options.seed})"
     blob = json.dumps(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from p2o.parity.precisions import RUNTIME_ONLY
+from p2o.bench.precisions import RUNTIME_ONLY
+from p2o.converter import ConvertOptions
+from p2o.core.results import ModelRecord, Status, verdict
+from p2o.parity.verify import VerifyOptions
 from p2o.release.plan import ReleaseOptions
-from p2o.results import ModelRecord, Status, verdict
 
 
 def release_precisions(
@@ -31,25 +33,29 @@ def release_precisions(
             onnx_file, runtime_precision = fp32, p
         else:
             res = convert(
-                rec.model,
-                weights=weights,
-                seed=options.seed,
-                out_dir=work / p,
-                opset=options.opset,
-                simplifier=options.simplifier,
-                precision=p,
+                ConvertOptions(
+                    rec.model,
+                    weights=weights,
+                    seed=options.seed,
+                    out_dir=work / p,
+                    opset=options.opset,
+                    simplifier=options.simplifier,
+                    precision=p,
+                )
             )
             onnx_file, runtime_precision = res.onnx_path, "fp32"
             artifacts[p] = onnx_file
         result = verify(
-            rec.model,
-            onnx_file=onnx_file,
-            weights=weights,
-            seed=options.seed,
-            runtimes=options.runtimes,
-            batches=options.batches[:1],
-            precision=runtime_precision,
-            strict=options.strict,
+            VerifyOptions(
+                rec.model,
+                onnx_file=onnx_file,
+                weights=weights,
+                seed=options.seed,
+                runtimes=options.runtimes,
+                batches=options.batches[:1],
+                precision=runtime_precision,
+                strict=options.strict,
+            )
         )
         relative = "model.onnx" if p in RUNTIME_ONLY else f"{p}/model.onnx"
         rec.precisions[p] = dataclasses.replace(result, onnx_file=relative)

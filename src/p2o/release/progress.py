@@ -1,13 +1,13 @@
-"""One line per finished model on stderr (a live bar on a terminal), through ``p2o.progress``."""
+"""One line per finished model on stderr (a live bar on a terminal), via ``p2o.core.progress``."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
-from p2o import progress
+from p2o.core import progress
+from p2o.core.results import ModelRecord, Status
 from p2o.report.table import first_line
-from p2o.results import ModelRecord, Status
 
 
 def line(rec: ModelRecord) -> str:

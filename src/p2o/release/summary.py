@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
+from p2o.core.results import ModelRecord, ReleaseSummary, dumps_strict, loads_strict
 from p2o.release.worker import RECORD
-from p2o.results import ModelRecord, ReleaseSummary, dumps_strict, loads_strict
 
 AGGREGATES = ("release.json", "SHA256SUMS", "junit.xml", "report.md", "report.html")
 
@@ -50,7 +50,8 @@ def write_aggregates(
     run: dict[str, Any],
 ) -> ReleaseSummary:
     from p2o import report
-    from p2o.converter.manifest import tool_versions, write_atomic
+    from p2o.core.files import write_atomic
+    from p2o.core.versions import tool_versions
     from p2o.report.release import release_report
 
     summary = ReleaseSummary(records, round(seconds, 1), options, run, tool_versions())

@@ -18,9 +18,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from p2o.errors import P2OError
+from p2o.converter import ConvertOptions
+from p2o.core.errors import P2OError
+from p2o.core.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
+from p2o.parity.verify import VerifyOptions
 from p2o.release.plan import ReleaseOptions, inputs_key
-from p2o.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
 
 RECORD = "record.json"
 WORK = ".work"
@@ -65,27 +67,31 @@ def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, 
 
     with _Stage(rec, "convert"):
         res = convert(
-            rec.model,
-            weights=weights,
-            seed=options.seed,
-            out_dir=work,
-            opset=options.opset,
-            simplifier=options.simplifier,
-            align_groups=options.align_groups,
+            ConvertOptions(
+                rec.model,
+                weights=weights,
+                seed=options.seed,
+                out_dir=work,
+                opset=options.opset,
+                simplifier=options.simplifier,
+                align_groups=options.align_groups,
+            )
         )
     rec.stage_seconds.update({f"convert.{k}": v for k, v in res.manifest.stage_seconds.items()})
     rec.node_counts = dict(res.manifest.node_counts)
     with _Stage(rec, "verify"):
         result = verify(
-            rec.model,
-            onnx_file=res.onnx_path,
-            weights=weights,
-            seed=options.seed,
-            tolerance=options.tolerance,
-            runtimes=options.runtimes,
-            batches=options.batches,
-            strict=options.strict,
-            save_golden=work / "golden.npz",
+            VerifyOptions(
+                rec.model,
+                onnx_file=res.onnx_path,
+                weights=weights,
+                seed=options.seed,
+                tolerance=options.tolerance,
+                runtimes=options.runtimes,
+                batches=options.batches,
+                strict=options.strict,
+                save_golden=work / "golden.npz",
+            )
         )
     rec.verify = _relative_verify(result)
     rec.status, rec.reason = result.status, result.report.reason
@@ -116,9 +122,9 @@ def _bench(
     work: Path,
     artifacts: dict[str, Path] | None = None,
 ) -> BenchResult:
-    from p2o.parity import latency
-    from p2o.parity import precisions as pv
-    from p2o.parity.plot import plot_latency
+    from p2o import bench as latency
+    from p2o.bench import precisions as pv
+    from p2o.bench.plot import plot_latency
 
     extra = None
     if len(options.precisions) > 1:  # each precision beside its runtime's fp32, same run
@@ -126,13 +132,15 @@ def _bench(
             options.runtimes, options.precisions, artifacts or {}, latency.DEFAULT_THREADS
         )
     result = latency.benchmark(
-        name,
-        onnx_file=onnx_path,
-        weights=weights,
-        seed=options.seed,
-        runtimes=("paddle", *options.runtimes),
-        batches=options.batches,
-        iters=BENCH_ITERS,
+        latency.BenchOptions(
+            name,
+            onnx_file=onnx_path,
+            weights=weights,
+            seed=options.seed,
+            runtimes=("paddle", *options.runtimes),
+            batches=options.batches,
+            iters=BENCH_ITERS,
+        ),
         extra_runners=extra,
     )
     if extra:
@@ -146,8 +154,8 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     """Convert, verify (and bench) one model into its work dir, then publish it."""
     from p2o import report
     from p2o.converter.export import reuse_exports
+    from p2o.core.hashing import sha256_file
     from p2o.report.release import model_report
-    from p2o.zoo.weights import sha256_file
 
     key, wsha = inputs_key(name, weights, options)
     source = Path(weights).name if weights else f"synthetic(seed={options.seed})"
@@ -187,7 +195,7 @@ def worker_main(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, 
     """Entry point of a worker process: one model; the record as a dict (pickled back)."""
     import warnings
 
-    from p2o import signals
+    from p2o.core import signals
 
     name, weights, opts, dist = args
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop

@@ -7,9 +7,10 @@ and writes atomically.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.report import html, junit, markdown, text
 from p2o.report.table import Image, Report, Row, Table
 
@@ -40,11 +41,18 @@ def check_path(path: str | Path, allowed: tuple[str, ...] = (".md", ".html", ".h
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
-    from p2o.converter.manifest import write_atomic as _write
+    from p2o.core.files import write_atomic as _write
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     _write(p, data.encode() if isinstance(data, str) else data)
+
+
+def link(target: str | Path | None, page: str | Path) -> str | None:
+    """``target`` relative to the folder of ``page`` (a picture linked from a report)."""
+    if target is None:
+        return None
+    return os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)
 
 
 def write(path: str | Path, report: Report) -> None:

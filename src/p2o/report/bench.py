@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from p2o.core.results import PUBLISHED_LABEL, BenchResult, Status
 from p2o.report.table import Image, Report, Row, Table, status_text
-from p2o.results import PUBLISHED_LABEL, BenchResult, Status
 
 COLUMNS = [
     "runtime",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
+from p2o.core.results import Status
 from p2o.report.table import Image, Report, Row, Table, verdict_word
-from p2o.results import Status
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"

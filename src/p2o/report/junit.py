@@ -11,8 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
+from p2o.core.results import Status
 from p2o.report.table import Report, Row, Table
-from p2o.results import Status
 
 TAG = {Status.FAILED: "failure", Status.ERROR: "error", Status.SKIPPED: "skipped"}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from p2o.core.results import OutputComparison, ParityReport, RuntimeResult, Status, VerifyResult
 from p2o.report.precision import precision_lines
 from p2o.report.table import Report, Row, Table, status_text
-from p2o.results import OutputComparison, ParityReport, RuntimeResult, Status, VerifyResult
 
 COLUMNS = [
     "runtime",

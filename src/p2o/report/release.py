@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from p2o.core.results import ModelRecord, ReleaseSummary, RuntimeResult, Status
 from p2o.report.bench import bench_report, measured_table
 from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
 from p2o.report.precision import precision_table
 from p2o.report.table import Image, Report, Row, Table, first_line, status_text
-from p2o.results import ModelRecord, ReleaseSummary, RuntimeResult, Status
 
 FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json")
 

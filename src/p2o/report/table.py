@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from p2o.results import Status
+from p2o.core.results import Status
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     verdict: Status | None = None
-    """The check's verdict (``p2o.results.verdict`` of the stage); None: not a check."""
+    """The check's verdict (``p2o.core.results.verdict`` of the stage); None: not a check."""
     reason: str = ""
     """Why the verdict is not ``passed``."""
     suite: str = ""

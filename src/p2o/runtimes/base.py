@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from p2o.errors import EnvironmentProblem, UsageError
+from p2o.core.errors import EnvironmentProblem, UsageError
 
 
 @dataclass(frozen=True)

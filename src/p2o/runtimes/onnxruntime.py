@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from p2o import optional
-from p2o.errors import EnvironmentProblem, UsageError
+from p2o.core import optional
+from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner, Split, Step
 
 CPU_PROVIDER = "CPUExecutionProvider"

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from p2o import optional
+from p2o.core import optional
 from p2o.runtimes.base import Availability, Runner
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from p2o.errors import UsageError, did_you_mean
+from p2o.core.errors import UsageError, did_you_mean
 from p2o.runtimes.base import Availability, Runner
 from p2o.runtimes.onnxruntime import OrtCpuRunner, OrtCudaRunner, OrtTensorRTRunner
 from p2o.runtimes.openvino import OpenVinoRunner

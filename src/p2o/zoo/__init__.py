@@ -13,7 +13,7 @@ from p2o.zoo.registry import ModelInfo, list_models, model_info
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info"]
 
 # Synthesis calibrates on real images (seconds to minutes for the largest networks): the
-# result is kept in p2o's cache on disk (p2o.cache), and convert-then-verify in one process
+# result is kept in p2o's cache on disk (p2o.core.cache), and convert-then-verify in one process
 # reuses the last one from memory.
 _SYNTHETIC: dict[tuple[str, int], dict[str, Any]] = {}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo.registry import Preprocess
 
 # Photographs shipped inside the scikit-image wheel (no download): name → loader attribute.
@@ -120,14 +120,14 @@ def sample_batch(count: int | None = None, pp: Preprocess | None = None) -> np.n
     """
     from importlib import metadata
 
-    from p2o import cache
-    from p2o.zoo.weights import _synthesis_code_digest
+    from p2o.core import cache
+    from p2o.zoo.weights import synthesis_code_digest
 
     names = SAMPLE_IMAGES[: count or len(SAMPLE_IMAGES)]
     key = {
         "photos": list(names),
         "preprocess": dataclasses.asdict(pp or Preprocess()),
-        "code": _synthesis_code_digest(),
+        "code": synthesis_code_digest(),
         "skimage": metadata.version("scikit-image"),
     }
     return cache.get_or_compute(

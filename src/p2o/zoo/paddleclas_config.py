@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 from p2o.zoo.registry import Preprocess
 
 CONFIG_NAMES = ("inference.yml", "inference.yaml")

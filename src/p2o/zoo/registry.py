@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from p2o.errors import UsageError, did_you_mean
+from p2o.core.errors import UsageError, did_you_mean
 
 # name → (family, architecture). The ``_ssld`` entries share their base architecture.
 _TABLE: tuple[tuple[str, str, str], ...] = (

@@ -14,13 +14,13 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from p2o.errors import EnvironmentProblem, UsageError, WeightsError
+from p2o.core.errors import EnvironmentProblem, UsageError, WeightsError
+from p2o.core.hashing import sha256_file
 
 # Synthesis knobs (documented in docs/zoo.md).
 BRANCH_GAMMA = 0.2  # gamma of the last BatchNorm of every residual branch
@@ -29,14 +29,6 @@ VARIANCE_FLOOR = 0.05  # a channel's variance is at least this fraction of its l
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_pdparams(path: str | Path) -> dict[str, Any]:
@@ -80,8 +72,8 @@ def load_strict(model: Any, state: dict[str, Any], source: str = "weights") -> N
 
 
 def cache_dir() -> Path:
-    """Where downloaded weights live: p2o's cache root (``$P2O_CACHE_DIR``, see p2o.cache)."""
-    from p2o import cache
+    """Where downloaded weights live: p2o's cache root (``$P2O_CACHE_DIR``, see p2o.core.cache)."""
+    from p2o.core import cache
 
     return cache.root()
 
@@ -260,21 +252,11 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     model.eval()
 
 
-def _synthesis_code_digest() -> str:
+def synthesis_code_digest() -> str:
     """SHA-256 of the zoo's code (networks, synthesis, inputs): a change invalidates the cache."""
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def arrays_sha256(items: Iterable[tuple[str, np.ndarray]]) -> str:
-    """Checksum of a state: key names, dtypes, shapes and bytes, in order."""
-    h = hashlib.sha256()
-    for key, value in items:
-        arr = np.ascontiguousarray(value)
-        h.update(f"{key}|{arr.dtype}|{arr.shape}|".encode())
-        h.update(arr.tobytes())
     return h.hexdigest()
 
 
@@ -290,7 +272,7 @@ def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
         "architecture": architecture,
         "seed": seed,
         "p2o": __version__,
-        "code": _synthesis_code_digest(),
+        "code": synthesis_code_digest(),
         "paddle": metadata.version("paddlepaddle"),
         "skimage": metadata.version("scikit-image"),
     }
@@ -298,7 +280,7 @@ def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
 
 def cached_synthetic_state(architecture: str, seed: int = 0) -> dict[str, np.ndarray] | None:
     """The state ``synthetic_state`` would give, if p2o's cache holds it (else None)."""
-    from p2o import cache
+    from p2o.core import cache
 
     return cache.lookup("synthetic_weights", _synthetic_key(architecture, seed))
 
@@ -306,7 +288,7 @@ def cached_synthetic_state(architecture: str, seed: int = 0) -> dict[str, np.nda
 def synthetic_state(model: Any, architecture: str, seed: int = 0) -> dict[str, np.ndarray]:
     """The state dict ``synthesize(model, seed)`` gives, from p2o's cache when it holds it
     (key: ``_synthetic_key``). ``model`` is left with those weights either way."""
-    from p2o import cache, progress
+    from p2o.core import cache, progress
 
     def compute() -> dict[str, np.ndarray]:
         with progress.step(f"synthesize weights of {architecture}"):

@@ -18,7 +18,7 @@ from typing import Any
 
 import onnx
 
-from p2o.errors import UsageError
+from p2o.core.errors import UsageError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 RUNTIME_PRECISIONS = ("bf16",)  # applied by an engine to the fp32 artifact

@@ -15,7 +15,7 @@ from importlib import metadata
 import onnx
 
 from p2o.converter.precision import PrecisionInfo
-from p2o.errors import EnvironmentProblem
+from p2o.core.errors import EnvironmentProblem
 
 
 def convert(model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionInfo]:

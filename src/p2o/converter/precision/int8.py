@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 
 from p2o.converter.precision import PrecisionInfo, PrecisionOptions
-from p2o.errors import EnvironmentProblem, UsageError
+from p2o.core.errors import EnvironmentProblem, UsageError
 
 FORMAT = "QDQ"
 FLOAT_IN_FUNCTIONS = ("Pad", "Split")

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p2o.errors import UsageError
-from p2o.zoo.weights import sha256_file
+from p2o.converter import ConvertOptions
+from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
 
 if TYPE_CHECKING:
     from p2o.converter.source import PaddleModelSource
@@ -75,9 +76,10 @@ def zoo_reference(model: str, weights: str | Path | None = None, seed: int = 0) 
     """The zoo network ``model`` with its weights. Synthetic weights that p2o's cache holds
     give the identity without building the network (nor importing Paddle): a repeat whose
     Paddle outputs are cached never needs it; it is built when first used."""
-    from p2o import optional
+    from p2o.core import optional
+    from p2o.core.hashing import arrays_sha256
     from p2o.zoo import create_model, model_info
-    from p2o.zoo.weights import arrays_sha256, cached_synthetic_state
+    from p2o.zoo.weights import cached_synthetic_state
 
     info = model_info(model)
     # (without Paddle, building says what to install: a zoo reference runs Paddle if need be)
@@ -175,8 +177,9 @@ def paddle_dir(ref: Reference | None) -> Iterator[Any]:
 
 def _fresh(out: Path, ref: Reference) -> bool:
     """Whether ``out`` holds p2o's default conversion of exactly this reference."""
-    from p2o.converter.manifest import Manifest, tool_versions
+    from p2o.converter.manifest import Manifest
     from p2o.converter.pipeline import DEFAULT_OPTIONS
+    from p2o.core.versions import tool_versions
 
     try:
         m = Manifest.load(out / MANIFEST)
@@ -202,7 +205,9 @@ def ensure_onnx(
     out = Path(work_dir or "p2o-out") / ref.name
     if (out / "model.onnx").is_file() and _fresh(out, ref):
         return out / "model.onnx"
-    return convert(ref.name, weights=weights, seed=seed, out_dir=out, overwrite=True).onnx_path
+    return convert(
+        ConvertOptions(ref.name, weights=weights, seed=seed, out_dir=out, overwrite=True)
+    ).onnx_path
 
 
 def claimed_identity(onnx_path: str | Path) -> dict[str, str]:

@@ -51,8 +51,9 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
+
+from p2o.core.errors import UsageError
 
 # --------------------------------------------------------------------------- status
 
@@ -213,23 +214,14 @@ def loads_strict(text: str | bytes) -> Any:
     return from_jsonable(json.loads(text, parse_constant=_reject_constant))
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``dumps_strict(obj)`` to ``path`` atomically (temporary name, then rename)."""
-    from p2o.converter.manifest import write_atomic
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(p, dumps_strict(obj).encode())
-
-
 # --------------------------------------------------------------------------- (de)serializing
 
 T = TypeVar("T", bound="Result")
 
 
 TYPE = "type"
-"""Key naming a result's class when it is a subclass defined outside this module (e.g.
-``p2o.parity.acceptance:AgreementComparison``), so that ``from_dict`` rebuilds that class."""
+"""Key naming a result's class when it is a subclass defined outside this module, so that
+``from_dict`` rebuilds that class."""
 
 
 def _tagged(tp: type, value: Mapping[str, Any]) -> type:
@@ -376,13 +368,77 @@ class OutputComparison(Result):
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
         if cls is OutputComparison and data.get("agreement") is not None:
             # judged by a reduced-precision rule: rebuilt with its agreement metrics
-            from p2o.parity.acceptance import AgreementComparison
-
             return AgreementComparison.from_dict(data)
         return super().from_dict(data)
 
     def __bool__(self) -> bool:
         return self.passed
+
+
+# reduced precision: judged by agreement with the fp32 reference (p2o.parity.acceptance)
+
+
+@dataclass(frozen=True)
+class AgreementRule(Result):
+    """Thresholds of one reduced precision; a comparison passes when it meets all of them."""
+
+    precision: str
+    min_cosine: float
+    min_top1: float
+    min_top5: float
+    max_range_error: float
+    min_samples: int = 64
+
+    def __post_init__(self) -> None:
+        for key in ("min_cosine", "min_top1", "min_top5", "max_range_error"):
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise UsageError(f"{key} must be a finite number >= 0, got {value!r}")
+        for key in ("min_cosine", "min_top1", "min_top5"):
+            if getattr(self, key) > 1:
+                raise UsageError(f"{key} must be at most 1, got {getattr(self, key)!r}")
+        if int(self.min_samples) < 1:
+            raise UsageError(f"min_samples must be >= 1, got {self.min_samples!r}")
+
+    def with_overrides(self, **values: Any) -> AgreementRule:
+        """A copy with the given thresholds replaced (``None`` values keep the default)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+    def describe(self) -> str:
+        return (
+            f"{self.precision} agreement rule: mean cosine >= {self.min_cosine:g}, "
+            f"top-1 agreement >= {self.min_top1:.0%}, top-5 containment >= {self.min_top5:.0%}, "
+            f"max |a-r| <= {self.max_range_error:g} x logit range, over >= {self.min_samples} "
+            "samples"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Agreement(Result):
+    """The agreement metrics of one output (see the module docstring)."""
+
+    samples: int
+    cosine: float
+    min_cosine: float
+    top1: float
+    top5: float
+    range_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class AgreementComparison(OutputComparison):
+    """An output judged by an agreement rule; the element-wise metrics stay as diagnostics."""
+
+    precision: str = ""
+    agreement: Agreement | None = None
+    rule: AgreementRule | None = None
 
 
 @dataclass(frozen=True)

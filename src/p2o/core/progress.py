@@ -2,7 +2,7 @@
 
 ::
 
-    from p2o import progress
+    from p2o.core import progress
 
     with progress.step("paddle2onnx"):
         ...

@@ -48,7 +48,7 @@ the outputs computed before the pass ran; the localizer (``parity.localize``) me
 layer with it, so its "off by" is a ``min_tolerance`` on the same scale as ``--tolerance``.
 
 Per-output tolerances are given to ``compare_all`` as a dict by output name. The results
-(``OutputComparison``, ``RuntimeResult``, ``ParityReport``) live in ``p2o.results``: a truth
+(``OutputComparison``, ``RuntimeResult``, ``ParityReport``) live in ``p2o.core.results``: a truth
 value meaning "passed", ``to_dict()`` for strict JSON and ``from_dict()``.
 """
 
@@ -60,8 +60,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from p2o.errors import UsageError
-from p2o.results import STATUSES, OutputComparison, ParityReport, RuntimeResult
+from p2o.core.errors import UsageError
+from p2o.core.results import STATUSES, OutputComparison, ParityReport, RuntimeResult
 
 __all__ = [
     "DEFAULT_TOLERANCE",

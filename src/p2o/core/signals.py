@@ -2,7 +2,7 @@
 
 A CI cancel or ``docker stop`` sends SIGTERM; Python's default is to die on the spot, which
 leaves temporary folders (``/tmp/p2o-convert-*``) and half-written files behind. While
-``sigterm_raises()`` is active the signal raises ``p2o.errors.Terminated`` (a
+``sigterm_raises()`` is active the signal raises ``p2o.core.errors.Terminated`` (a
 ``KeyboardInterrupt``) in the main thread instead.
 
 Importing Paddle installs its own C-level SIGTERM handler over Python's (it prints a stack
@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
-from p2o.errors import raise_terminated
+from p2o.core.errors import raise_terminated
 
 _RESTORE = "paddle"  # and its submodules: the handler is set while one of them loads
 

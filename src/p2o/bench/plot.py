@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from p2o.errors import EnvironmentProblem, UsageError
+from p2o.core.errors import EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
-    from p2o.results import BenchResult
+    from p2o.core.results import BenchResult
 
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from p2o.converter import ConvertOptions
 from p2o.converter.precision import PRECISIONS as ARTIFACT_PRECISIONS
-from p2o.errors import NotApplicable, UsageError
+from p2o.core.errors import NotApplicable, UsageError
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
@@ -41,9 +42,10 @@ def ensure_artifact(
 ) -> Path:
     """The zoo model's artifact of ``precision`` (default options), reused when up to date."""
     from p2o.converter import convert
-    from p2o.converter.manifest import Manifest, tool_versions
+    from p2o.converter.manifest import Manifest
     from p2o.converter.pipeline import DEFAULT_OPTIONS
-    from p2o.zoo.weights import sha256_file
+    from p2o.core.hashing import sha256_file
+    from p2o.core.versions import tool_versions
 
     out = artifact_dir(work_dir, model, precision)
     wanted = {**DEFAULT_OPTIONS, "precision": precision}
@@ -61,7 +63,9 @@ def ensure_artifact(
     except (OSError, ValueError, TypeError, KeyError):
         pass
     return convert(
-        model, weights=weights, seed=seed, out_dir=out, precision=precision, overwrite=True
+        ConvertOptions(
+            model, weights=weights, seed=seed, out_dir=out, precision=precision, overwrite=True
+        )
     ).onnx_path
 
 
