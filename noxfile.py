@@ -95,10 +95,12 @@ def constraints(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Check style and common bugs with ruff (lint rules and formatting)."""
-    session.install(*pinned(session), "ruff")
+    """Check style and common bugs with ruff, and the layers contract with import-linter."""
+    session.install(*pinned(session), "ruff", "import-linter")
+    session.install("--no-deps", "-e", ".")  # lint-imports reads p2o's source, imports nothing
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(python=PYTHON)

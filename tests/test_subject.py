@@ -97,7 +97,7 @@ def test_cached_synthetic_weights_give_the_identity_without_building(monkeypatch
     """A repeat: the weights' checksum from the cached state equals the built network's, and
     the network is built only when something asks for it."""
     import p2o.zoo
-    from p2o.converter.pipeline import state_sha256
+    from p2o.converter.export import state_sha256
     from p2o.parity import subject
 
     built = state_sha256(create_model(NAME))  # fills the session's cache

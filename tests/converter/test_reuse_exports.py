@@ -5,7 +5,7 @@ from __future__ import annotations
 import paddle
 import pytest
 
-from p2o.converter import export
+from p2o.converter import export, source
 
 
 def _net(seed: int) -> paddle.nn.Layer:
@@ -13,7 +13,7 @@ def _net(seed: int) -> paddle.nn.Layer:
     return paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.Flatten())
 
 
-def _bytes(files: export.PaddleModelFiles) -> tuple[bytes, bytes]:
+def _bytes(files: source.PaddleModelFiles) -> tuple[bytes, bytes]:
     return files.model_file.read_bytes(), files.params_file.read_bytes()
 
 

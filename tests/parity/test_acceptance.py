@@ -29,7 +29,7 @@ def test_identical_outputs_agree_fully() -> None:
         1.0,
         0.0,
     )
-    assert acceptance.judge(m, acceptance.RULES["int8"]) == []
+    assert acceptance.judge(m, acceptance.rule_for("int8")) == []
 
 
 def test_small_noise_passes_int8_but_not_fp16() -> None:
@@ -37,27 +37,27 @@ def test_small_noise_passes_int8_but_not_fp16() -> None:
     a = r + np.random.default_rng(1).standard_normal(r.shape).astype(np.float32) * 0.3
     m = measure(r, a)
     assert 0.98 < m.cosine < 0.999
-    assert acceptance.judge(m, acceptance.RULES["int8"]) == []
-    assert any("cosine" in why for why in acceptance.judge(m, acceptance.RULES["fp16"]))
+    assert acceptance.judge(m, acceptance.rule_for("int8")) == []
+    assert any("cosine" in why for why in acceptance.judge(m, acceptance.rule_for("fp16")))
 
 
 def test_scaled_logits_fail_on_the_range_although_cosine_and_top1_agree() -> None:
     r = logits()
     m = measure(r, r * 1.5)
     assert m.cosine == pytest.approx(1.0) and m.top1 == 1.0 and m.top5 == 1.0
-    misses = acceptance.judge(m, acceptance.RULES["int8"])
+    misses = acceptance.judge(m, acceptance.rule_for("int8"))
     assert len(misses) == 1 and "logit range" in misses[0]
 
 
 def test_shuffled_logits_fail_everything_and_too_few_samples_fail() -> None:
     r = logits()
     m = measure(r, r[::-1].copy())
-    misses = " ".join(acceptance.judge(m, acceptance.RULES["int8"]))
+    misses = " ".join(acceptance.judge(m, acceptance.rule_for("int8")))
     for word in ("cosine", "top-1", "top-5", "logit range"):
         assert word in misses
     few = measure(r[:8], r[:8])
-    assert "only 8 samples" in acceptance.judge(few, acceptance.RULES["int8"])[0]
-    assert acceptance.judge(few, acceptance.RULES["int8"].with_overrides(min_samples=8)) == []
+    assert "only 8 samples" in acceptance.judge(few, acceptance.rule_for("int8"))[0]
+    assert acceptance.judge(few, acceptance.rule_for("int8").with_overrides(min_samples=8)) == []
 
 
 def test_top5_containment_counts_the_reference_top1_in_the_actual_top5() -> None:
@@ -74,9 +74,9 @@ def test_rule_validation_and_overrides() -> None:
     with pytest.raises(UsageError, match="min_cosine"):
         AgreementRule("int8", 1.5, 0.5, 0.5, 0.1)
     with pytest.raises(UsageError, match="max_range_error"):
-        acceptance.RULES["int8"].with_overrides(max_range_error=float("nan"))
-    strict = acceptance.RULES["int8"].with_overrides(min_cosine=0.9999, min_top5=None)
-    assert strict.min_cosine == 0.9999 and strict.min_top5 == acceptance.RULES["int8"].min_top5
+        acceptance.rule_for("int8").with_overrides(max_range_error=float("nan"))
+    strict = acceptance.rule_for("int8").with_overrides(min_cosine=0.9999, min_top5=None)
+    assert strict.min_cosine == 0.9999 and strict.min_top5 == acceptance.rule_for("int8").min_top5
     with pytest.raises(UsageError, match="unknown precision"):
         acceptance.rule_for("int4")
     assert acceptance.rule_for("fp32") is None
@@ -86,10 +86,10 @@ def test_compare_agreement_refuses_nonfinite_and_shape_and_serializes() -> None:
     r = logits()
     bad = r.copy()
     bad[3, 4] = np.nan
-    c = compare_agreement(r, bad, acceptance.RULES["int8"])
+    c = compare_agreement(r, bad, acceptance.rule_for("int8"))
     assert not c and "non-finite" in c.reason
-    assert not compare_agreement(r, r[:, :50], acceptance.RULES["int8"])
-    ok = compare_agreement(r, r, acceptance.RULES["int8"])
+    assert not compare_agreement(r, r[:, :50], acceptance.rule_for("int8"))
+    ok = compare_agreement(r, r, acceptance.rule_for("int8"))
     assert ok and ok.agreement is not None
     d = json.loads(json.dumps(ok.to_dict(), allow_nan=False))
     assert d["agreement"]["top1"] == 1.0 and d["rule"]["precision"] == "int8"
@@ -98,12 +98,12 @@ def test_compare_agreement_refuses_nonfinite_and_shape_and_serializes() -> None:
 
 def test_rules_pick_the_precision_each_engine_computes_in() -> None:
     int8 = Rules("int8", "fp32")
-    assert int8.rule("ort-cpu") == acceptance.RULES["int8"]
+    assert int8.rule("ort-cpu") == acceptance.rule_for("int8")
     assert int8.rule("paddle-plain") is None  # runs the fp32 Paddle model
     assert int8.engine_precision("ort-trt") == "int8"
     assert int8.engine_precision("ort-cpu") == "fp32"
     bf16 = Rules("fp32", "bf16", {"min_cosine": 0.5})
-    assert bf16.rule("openvino") == acceptance.RULES["bf16"].with_overrides(min_cosine=0.5)
+    assert bf16.rule("openvino") == acceptance.rule_for("bf16").with_overrides(min_cosine=0.5)
     assert Rules("fp32", "fp32").rule("ort-cpu") is None
     assert Rules("fp32", "tf32").rule("ort-cuda") is None
     assert Rules("fp16", "fp32").samples(["ort-cpu", "openvino"]) == 64

@@ -26,6 +26,7 @@ from p2o.core.results import BenchResult, Status, Timing
 from p2o.parity import subject
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
+from p2o.zoo.registry import seed_latency
 
 DEFAULT_RUNTIMES = ("paddle", "ort-cpu", "openvino")
 DEFAULT_BATCHES = (1,)
@@ -310,6 +311,5 @@ def _paddle_desc(src: PaddleModelSource | None, exported: str | None) -> str | N
 def _published(model: str | None) -> list[dict[str, Any]]:
     if model is None:
         return []
-    from p2o.zoo.registry import seed_latency
 
     return seed_latency(model)

@@ -13,14 +13,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from p2o.converter import ConvertOptions
-from p2o.converter.precision import PRECISIONS as ARTIFACT_PRECISIONS
+from p2o.converter import ConvertOptions, convert
+from p2o.converter import precision as precisions
+from p2o.converter.manifest import Manifest
+from p2o.converter.pipeline import DEFAULT_OPTIONS
 from p2o.core.errors import NotApplicable, UsageError
+from p2o.core.hashing import sha256_file
+from p2o.core.versions import tool_versions
+from p2o.parity.acceptance import Rules
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Runner
 
-RUNTIME_ONLY = ("bf16",)
-ALL = (*ARTIFACT_PRECISIONS, *RUNTIME_ONLY)
+# what bench measures beside fp32: the artifacts, and the engine hints judged by a rule of their own
+ALL = tuple(n for n, p in precisions.REGISTRY.items() if p.artifact or p.rule is not None)
+RUNTIME_ONLY = tuple(n for n in ALL if n in precisions.RUNTIME_ONLY)
 SEPARATOR = " "  # label = "<runtime> <precision>"
 
 
@@ -41,11 +47,6 @@ def ensure_artifact(
     model: str, precision: str, weights: Any, seed: int, work_dir: str | Path | None
 ) -> Path:
     """The zoo model's artifact of ``precision`` (default options), reused when up to date."""
-    from p2o.converter import convert
-    from p2o.converter.manifest import Manifest
-    from p2o.converter.pipeline import DEFAULT_OPTIONS
-    from p2o.core.hashing import sha256_file
-    from p2o.core.versions import tool_versions
 
     out = artifact_dir(work_dir, model, precision)
     wanted = {**DEFAULT_OPTIONS, "precision": precision}
@@ -77,7 +78,6 @@ def variant_runners(
 ) -> dict[str, Callable[[Path], Runner]]:
     """``"<runtime> <precision>"`` → a factory of the runner, for every ONNX runtime and
     reduced precision; a pair that cannot run raises ``NotApplicable`` (reported skipped)."""
-    from p2o.parity.acceptance import Rules
 
     out: dict[str, Callable[[Path], Runner]] = {}
     for name in runtimes:

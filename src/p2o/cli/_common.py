@@ -6,6 +6,9 @@ import argparse
 import re
 from collections.abc import Iterable, Sequence
 
+from p2o.core import cache, progress
+from p2o.core.errors import did_you_mean
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Descriptions kept as written (paragraphs), defaults appended to every option's help."""
@@ -52,7 +55,6 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def apply_common(args: argparse.Namespace) -> None:
-    from p2o.core import cache, progress
 
     progress.configure(verbosity=getattr(args, "verbosity", 0))
     cache.set_enabled(False if getattr(args, "no_cache", False) else None)
@@ -60,7 +62,6 @@ def apply_common(args: argparse.Namespace) -> None:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean X?)`` for the names closest to ``word`` (see p2o.core.errors)."""
-    from p2o.core.errors import did_you_mean
 
     return did_you_mean(word, choices)
 

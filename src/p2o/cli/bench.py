@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 
 from p2o import bench, report
+from p2o.bench import plot
+from p2o.bench import precisions as pv
+from p2o.bench.precisions import speedup_lines
 from p2o.cli.options import add_model_source, add_paddle_model, usage_int_list, weights_of
+from p2o.converter import precision as precisions
 from p2o.core import progress
 from p2o.core.errors import UsageError
 from p2o.report.bench import bench_report
@@ -52,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--seconds", type=float, help="time each batch size for S seconds instead")
     p.add_argument(
         "--precision",
-        choices=("fp32", "fp16", "bf16", "tf32"),
+        choices=precisions.ENGINE,
         default="fp32",
         help="engine precision of every runtime (default fp32)",
     )
@@ -83,7 +87,6 @@ def _log(msg: str) -> None:
 
 
 def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) -> dict:
-    from p2o.bench import precisions as pv
 
     wanted = pv.parse(args.precisions)
     artifacts = {}
@@ -104,7 +107,6 @@ def _precision_variants(args: argparse.Namespace, runtimes: list[str] | None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from p2o.bench import plot
 
     bench.no_spin_env()  # before any Paddle inference: see docs/bench.md, spin-waits
     if args.report:
@@ -141,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
         extra_runners=extra,
     )
     if extra:
-        from p2o.bench.precisions import speedup_lines
-
         result.notes.extend(speedup_lines(result))
     if args.plot:
         _log(f"plot: {plot.plot_latency([result], args.plot)}")

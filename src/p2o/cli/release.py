@@ -12,9 +12,12 @@ import dataclasses
 import sys
 
 from p2o import release as rel
+from p2o import report
+from p2o.bench.precisions import parse
 from p2o.cli import _common
 from p2o.cli.options import int_list, name_list
 from p2o.core.errors import UsageError
+from p2o.report.release import release_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +90,6 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def parse_precisions(value: str) -> list[str]:
-    from p2o.bench.precisions import parse
 
     return parse(value)
 
@@ -118,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(summary: rel.ReleaseSummary, out: str) -> int:
-    from p2o import report
-    from p2o.report.release import release_report
 
     page = release_report(summary)
     print(report.text.render(dataclasses.replace(page, sections=page.sections[:1])))

@@ -8,6 +8,7 @@ import sys
 
 from p2o import report
 from p2o.cli.options import add_model_source, add_paddle_model, int_list, name_list, weights_of
+from p2o.converter import precision as precisions
 from p2o.core.errors import UsageError
 from p2o.parity.verify import (
     DEFAULT_BATCHES,
@@ -103,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("fp32", "fp16", "bf16", "tf32"),
+        choices=precisions.ENGINE,
         default="fp32",
         help="what the engines compute in (bf16: OpenVINO's hint on the fp32 artifact); an "
         "fp16/int8 artifact is recognised by itself",

@@ -8,23 +8,19 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from p2o.converter.source import PaddleModelFiles, find_paddle_model
+from p2o.core.errors import P2OError
+from p2o.core.hashing import arrays_sha256
 
 PREFIX = "inference"
 
 
-@dataclass(frozen=True)
-class PaddleModelFiles:
-    """A Paddle inference model on disk, in either format."""
-
-    model_file: Path  # inference.json (PIR) or inference.pdmodel (legacy program)
-    params_file: Path
-
-    @property
-    def format(self) -> str:
-        return "pir" if self.model_file.suffix == ".json" else "legacy"
+def state_sha256(model: Any) -> str:
+    """Checksum of a network's weights: key names, dtypes, shapes and bytes, in order."""
+    return arrays_sha256((key, tensor.numpy()) for key, tensor in model.state_dict().items())
 
 
 def export_static(
@@ -77,7 +73,6 @@ def _reuse_key(model: Any, input_shape: tuple[int, ...], batch: int | None) -> A
         return None
     if any(getattr(layer, "boundary", None) is not None for layer in model.sublayers()):
         return None  # marked for the converter: another program
-    from p2o.converter.pipeline import state_sha256
 
     return (type(model).__qualname__, state_sha256(model), tuple(input_shape), batch)
 
@@ -113,7 +108,6 @@ def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> Paddle
     That is the format of PaddleClas's published inference tars. Paddle 3.3 picks the
     program format when it starts (``FLAGS_enable_pir_api``), so this runs in a child.
     """
-    from p2o.core.errors import P2OError
 
     out = Path(out_dir)
     env = {**os.environ, "FLAGS_enable_pir_api": "0"}
@@ -128,14 +122,6 @@ def export_legacy(name: str, weights: str | Path, out_dir: str | Path) -> Paddle
     if stale.exists():
         stale.unlink()
     return PaddleModelFiles(legacy, out / f"{PREFIX}.pdiparams")
-
-
-def find_paddle_model(path: str | Path) -> PaddleModelFiles:
-    """The program and params files of a Paddle model folder or program file (not checked:
-    ``p2o.converter.source`` locates a user's model, archives and checks included)."""
-    from p2o.converter.source import absolute, locate_files
-
-    return PaddleModelFiles(*locate_files(absolute(path)))
 
 
 if __name__ == "__main__":  # child of export_legacy: NAME WEIGHTS OUT_DIR

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from p2o.core.results import dumps_strict, loads_strict
+
 FORMAT = "p2o-manifest/1"
 
 
@@ -43,7 +45,6 @@ class Manifest:
         return asdict(self)
 
     def to_json(self) -> str:
-        from p2o.core.results import dumps_strict
 
         return dumps_strict(self.to_dict())
 
@@ -56,7 +57,6 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        from p2o.core.results import loads_strict
 
         return cls.from_dict(loads_strict(Path(path).read_text()))
 

@@ -23,15 +23,21 @@ import numpy as np
 import onnx
 
 from p2o import __version__
-from p2o.converter import boundary, export, paddle2onnx, simplify
+from p2o.converter import boundary, export, paddle2onnx, simplify, source
+from p2o.converter import precision as precision_pass
 from p2o.converter.align_groups import align_groups as align_groups_pass
+from p2o.converter.export import state_sha256
 from p2o.converter.manifest import IDENTITY_PREFIX, Manifest, TensorSpec, identity
+from p2o.converter.ops import involution as op
 from p2o.converter.ops.involution_match import Lowering, find_lowerings
 from p2o.converter.precision import PrecisionOptions
+from p2o.converter.source import locate_paddle_model, terminate_as_interrupt
 from p2o.core import progress
 from p2o.core.errors import CheckFailed, UsageError
 from p2o.core.files import write_atomic
 from p2o.core.versions import tool_versions
+from p2o.zoo import create_model, model_info
+from p2o.zoo.inputs import sample_batch
 
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
@@ -88,13 +94,6 @@ class _Stages:
             self._total[name] = self._total.get(name, 0.0) + self._clock() - t0
 
 
-def state_sha256(model: Any) -> str:
-    """Checksum of a network's weights: key names, dtypes, shapes and bytes, in order."""
-    from p2o.core.hashing import arrays_sha256
-
-    return arrays_sha256((key, tensor.numpy()) for key, tensor in model.state_dict().items())
-
-
 def _specs(values: Any) -> list[TensorSpec]:
     specs = []
     for v in values:
@@ -109,7 +108,7 @@ def _specs(values: Any) -> list[TensorSpec]:
 
 
 def _involution_layers(net: Any) -> list[Any]:
-    from p2o.zoo.rednet import Involution
+    from p2o.zoo.rednet import Involution  # a zoo family module: imports Paddle
 
     return [m for m in net.sublayers() if isinstance(m, Involution)]
 
@@ -143,7 +142,6 @@ def map_involutions(
 
     ``target`` (cpu, gpu) picks each node's function body (``involution.choose_body``).
     """
-    from p2o.converter.ops import involution as op
 
     graph = model.graph
     by_index: dict[int, dict[str, boundary.Marker]] = {}
@@ -179,7 +177,6 @@ def map_found_involutions(
     model: onnx.ModelProto, found: list[Lowering], target: str = "cpu"
 ) -> list[dict[str, int]]:
     """Replace each recognised (unmarked) involution lowering by one Involution node."""
-    from p2o.converter.ops import involution as op
 
     graph = model.graph
     configs: list[dict[str, int]] = []
@@ -210,7 +207,6 @@ def map_found_involutions(
 
 
 def _feed(batch: int | None, shape: tuple[int, ...], pp: Any = None) -> np.ndarray:
-    from p2o.zoo.inputs import sample_batch
 
     images = sample_batch(EQUIVALENCE_IMAGES, pp)
     if tuple(images.shape[1:]) != tuple(shape):
@@ -261,7 +257,7 @@ class _Source:
     name: str
     shape: tuple[int, ...]
     out: Path
-    files: export.PaddleModelFiles
+    files: source.PaddleModelFiles
     source: dict[str, Any]
     configs: list[dict[str, int]]  # the involutions p2o marked at export ([] when none)
     preprocess: Any = None  # the model's preprocessing (a zoo.registry.Preprocess)
@@ -285,7 +281,6 @@ def _zoo_source(
     tmp: Path,
     stages: _Stages,
 ) -> _Source:
-    from p2o.zoo import create_model, model_info
 
     info = model_info(model)
     out = Path(out_dir) if out_dir else Path("p2o-out") / info.name
@@ -317,7 +312,6 @@ def _paddle_source(
     tmp: Path,
 ) -> _Source:
     """A user's model: folder, program file or archive (unpacked into ``tmp``), checked."""
-    from p2o.converter.source import locate_paddle_model
 
     src = locate_paddle_model(paddle_model, params, config, unpack_dir=tmp)
     out = Path(out_dir) if out_dir else Path("p2o-out") / src.name
@@ -422,7 +416,6 @@ def _map_ops(
 def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
     if not mapped.count:
         return []
-    from p2o.converter.ops import involution as op
 
     nodes = [n for n in mapped.model.graph.node if (n.domain, n.op_type) == (op.DOMAIN, op.OP_TYPE)]
     return [
@@ -528,7 +521,6 @@ def convert(o: ConvertOptions) -> ConversionResult:
     }
     stages = _Stages()
     title = f"convert {o.model or Path(str(o.paddle_model)).name}"
-    from p2o.converter.source import terminate_as_interrupt
 
     with (
         progress.step(title),
@@ -572,7 +564,6 @@ class _Passes:
 
 def _reduce_precision(passes: _Passes, prec: PrecisionOptions, preprocess: Any) -> dict[str, Any]:
     """fp16 / int8 (converter.precision; judged by its own acceptance rule, not proved equal)."""
-    from p2o.converter import precision as precision_pass
 
     passes.model, applied = precision_pass.apply(passes.model, prec, preprocess)
     _check(passes.model, f"{prec.precision} model")

@@ -34,15 +34,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from p2o.converter.export import PaddleModelFiles
 from p2o.converter.params_check import Program, check_params, read_program
 from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
+from p2o.zoo import paddleclas_config
 from p2o.zoo.registry import Preprocess
 
 PROGRAM_SUFFIXES = (".json", ".pdmodel")
 PARAMS_SUFFIX = ".pdiparams"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 GENERIC_STEMS = ("inference", "model", "__model__")
+
+
+@dataclass(frozen=True)
+class PaddleModelFiles:
+    """A Paddle inference model on disk, in either format."""
+
+    model_file: Path  # inference.json (PIR) or inference.pdmodel (legacy program)
+    params_file: Path
+
+    @property
+    def format(self) -> str:
+        return "pir" if self.model_file.suffix == ".json" else "legacy"
 
 
 @dataclass(frozen=True)
@@ -224,7 +237,6 @@ def _resolve(
         model_file, params_file = _locate(p, params)
         program = read_program(model_file)
         check_params(program, params_file)
-        from p2o.zoo import paddleclas_config
 
         if config is None:
             config = paddleclas_config.find_config(model_file.parent, model_file.stem)
@@ -246,7 +258,6 @@ def _resolve(
     src = PaddleModelSource(
         given, name, model_file, params_file, program, preprocess, config, archive
     )
-    from p2o.core.hashing import sha256_file
 
     files = [f for f in (archive, model_file, params_file, config) if f is not None]
     hashes = {(str(f) if f == archive else src.shown(f)): sha256_file(f) for f in files}
@@ -466,3 +477,10 @@ def terminate_as_interrupt() -> Iterator[None]:
 def absolute(path: str | Path) -> Path:
     """A user's path made absolute against the current directory (no symlink resolution)."""
     return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def find_paddle_model(path: str | Path) -> PaddleModelFiles:
+    """The program and params files of a Paddle model folder or program file (not checked:
+    ``p2o.converter.source`` locates a user's model, archives and checks included)."""
+
+    return PaddleModelFiles(*locate_files(absolute(path)))

@@ -17,9 +17,9 @@ sample by sample (the first axis; the other axes are the classes), over enough s
   default); fewer fails, as a handful of photos makes agreement fractions noise.
 
 Every value must be finite and the shapes equal, as in the element-wise rule. The thresholds
-(``RULES``) come from measurements on one model per family (docs/precision.md): each is
-below what a correct artifact reached on every family, with room for a different CPU, and
-above what broken or too-aggressive settings gave.
+(each precision's file in ``p2o.converter.precision``) come from measurements on one model per
+family (docs/precision.md): each is below what a correct artifact reached on every family, with
+room for a different CPU, and above what broken or too-aggressive settings gave.
 """
 
 from __future__ import annotations
@@ -32,35 +32,19 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter import precision as precisions
 from p2o.core import tolerance as compare
-from p2o.core.errors import UsageError
 from p2o.core.results import Agreement, AgreementComparison, AgreementRule, OutputComparison
 from p2o.core.tolerance import compare_outputs
+from p2o.runtimes import registry as rt
 
 TOP_K = 5
 UNBOUNDED = sys.float_info.max  # an element-wise tolerance nothing finite exceeds
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-
-
-# Thresholds: see the module docstring and docs/precision.md for the measurements.
-# Correct artifacts, measured on one model per family (64 crops, AMD EPYC, synthetic weights):
-#   fp16  cosine 1.0000, top-1 96.9-100 %, top-5 100 %, range error <= 0.007
-#   bf16  cosine 0.9992-0.9998, top-1 89.1-98.4 %, top-5 100 %, range error <= 0.049
-#   int8  cosine 0.9903-0.9951, top-1 78.1-87.5 %, top-5 98.4-100 %, range error <= 0.176
-#         (ReXNet_1_0 0.970 / 62-66 % / 0.276: fails, as it should; see docs/precision.md)
-# one weight scale x4: cosine 0.43-0.98, range error 0.19-1.32; one crop of calibration: 0.95.
-RULES: dict[str, AgreementRule] = {
-    "fp16": AgreementRule("fp16", 0.999, 0.90, 0.98, 0.02),
-    "bf16": AgreementRule("bf16", 0.998, 0.80, 0.98, 0.10),
-    "int8": AgreementRule("int8", 0.98, 0.70, 0.95, 0.25),
-}
 
 
 def rule_for(precision: str) -> AgreementRule | None:
     """The agreement rule of ``precision``; ``None`` for fp32 (the element-wise rule)."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
-    return RULES.get(precision)
+    return precisions.get(precision).rule
 
 
 def effective_precision(artifact: str, runtime: str) -> str:
@@ -68,7 +52,8 @@ def effective_precision(artifact: str, runtime: str) -> str:
     engine's (bf16 hint on the fp32 artifact; tf32 counts as fp32 here)."""
     if artifact != "fp32":
         return artifact
-    return runtime if runtime in PRECISIONS else "fp32"
+    rule = precisions.REGISTRY[runtime].rule if runtime in precisions.REGISTRY else None
+    return runtime if rule is not None else "fp32"
 
 
 def measure(reference: np.ndarray, actual: np.ndarray) -> Agreement:
@@ -181,7 +166,6 @@ class Rules:
 
     def precision_of(self, runtime_name: str) -> str:
         """What ``runtime_name`` computes in (a Paddle runtime runs the fp32 Paddle model)."""
-        from p2o.runtimes import registry as rt
 
         if rt.kind(runtime_name) == "paddle":
             return "fp32"

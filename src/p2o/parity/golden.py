@@ -23,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter.precision import detect
 from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
+from p2o.zoo.registry import Preprocess
 
 FORMAT = "p2o-golden/2"
 READS = ("p2o-golden/1", FORMAT)  # format 1: the same arrays, no identity
@@ -32,8 +35,6 @@ IDENTITY = ("model", "weights_sha256", "onnx_sha256", "precision", "preprocessin
 
 def onnx_identity(path: str | Path) -> dict[str, str]:
     """The identity keys of the ONNX file a golden file is saved for."""
-    from p2o.converter.precision import detect
-    from p2o.core.hashing import sha256_file
 
     p = Path(path)
     return {"onnx_sha256": sha256_file(p), "onnx_file": p.name, "precision": detect(p)}
@@ -45,8 +46,6 @@ def preprocessing_of(inputs: str, pp: Any = None) -> dict[str, Any]:
     ``pp``: the ``Preprocess`` the images went through (the ImageNet default when None).
     """
     from dataclasses import asdict
-
-    from p2o.zoo.registry import Preprocess
 
     if inputs.startswith("random"):
         return {"inputs": inputs, "kind": "seeded random tensors (seed 0)"}
@@ -127,7 +126,6 @@ class Golden:
 
         Returns a note when there is nothing to check against (a format-1 file).
         """
-        from p2o.core.hashing import sha256_file
 
         where = self.source or "the golden file"
         wanted = self.meta.get("onnx_sha256")

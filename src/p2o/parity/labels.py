@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from p2o.core.errors import UsageError
-from p2o.zoo.inputs import IMAGE_SUFFIXES
+from p2o.zoo.inputs import IMAGE_SUFFIXES, preprocess
 
 TOP_K = 5
 
@@ -36,8 +36,6 @@ class LabelledSet:
     def load(self, pp: object = None) -> np.ndarray:
         """The images, preprocessed like the model's inputs, ``[N, 3, H, W]``."""
         import skimage.io
-
-        from p2o.zoo.inputs import preprocess
 
         out = []
         for f in self.files:

@@ -30,9 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p2o.converter import ConvertOptions
+from p2o.converter import ConvertOptions, convert
+from p2o.converter.export import export_static, state_sha256
+from p2o.converter.manifest import Manifest, read_identity
+from p2o.converter.pipeline import DEFAULT_OPTIONS
+from p2o.core import optional
 from p2o.core.errors import UsageError
-from p2o.core.hashing import sha256_file
+from p2o.core.hashing import arrays_sha256, sha256_file
+from p2o.core.versions import tool_versions
+from p2o.zoo import create_model, model_info
+from p2o.zoo.weights import cached_synthetic_state
 
 if TYPE_CHECKING:
     from p2o.converter.source import PaddleModelSource
@@ -76,18 +83,12 @@ def zoo_reference(model: str, weights: str | Path | None = None, seed: int = 0) 
     """The zoo network ``model`` with its weights. Synthetic weights that p2o's cache holds
     give the identity without building the network (nor importing Paddle): a repeat whose
     Paddle outputs are cached never needs it; it is built when first used."""
-    from p2o.core import optional
-    from p2o.core.hashing import arrays_sha256
-    from p2o.zoo import create_model, model_info
-    from p2o.zoo.weights import cached_synthetic_state
 
     info = model_info(model)
     # (without Paddle, building says what to install: a zoo reference runs Paddle if need be)
     lazy = weights is None and optional.installed("paddle")
     state = cached_synthetic_state(info.architecture, seed) if lazy else None
     if state is None:
-        from p2o.converter.pipeline import state_sha256
-
         net = create_model(info.name, weights=weights, seed=seed)
         sha, build = state_sha256(net), None
     else:
@@ -146,8 +147,6 @@ class ExportOnUse:
 
     def path(self) -> Path:
         if not self._done:
-            from p2o.converter.export import export_static
-
             export_static(self._ref.net, self._dir, self._ref.shape)
             self._done = True
         return self._dir
@@ -177,9 +176,6 @@ def paddle_dir(ref: Reference | None) -> Iterator[Any]:
 
 def _fresh(out: Path, ref: Reference) -> bool:
     """Whether ``out`` holds p2o's default conversion of exactly this reference."""
-    from p2o.converter.manifest import Manifest
-    from p2o.converter.pipeline import DEFAULT_OPTIONS
-    from p2o.core.versions import tool_versions
 
     try:
         m = Manifest.load(out / MANIFEST)
@@ -200,7 +196,6 @@ def ensure_onnx(
     ref: Reference, weights: str | Path | None, seed: int, work_dir: str | Path | None
 ) -> Path:
     """Reuse an up-to-date default conversion of the zoo reference in the work dir, or convert."""
-    from p2o.converter import convert
 
     out = Path(work_dir or "p2o-out") / ref.name
     if (out / "model.onnx").is_file() and _fresh(out, ref):
@@ -214,8 +209,6 @@ def claimed_identity(onnx_path: str | Path) -> dict[str, str]:
     """What ``onnx_path`` says it is a conversion of: its ``p2o.*`` metadata, else the
     ``manifest.json`` beside it when that manifest describes this very file; {} if neither."""
     import onnx
-
-    from p2o.converter.manifest import read_identity
 
     path = Path(onnx_path)
     try:

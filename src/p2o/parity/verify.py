@@ -26,14 +26,27 @@ from typing import Any
 
 import numpy as np
 
-from p2o.converter.source import PaddleModelSource, with_paddle_model
+from p2o.converter.precision import detect
+from p2o.converter.source import (
+    PaddleModelFiles,
+    PaddleModelSource,
+    find_paddle_model,
+    with_paddle_model,
+)
+from p2o.core import cache, progress
 from p2o.core.errors import EnvironmentProblem, P2OError, UsageError
+from p2o.core.hashing import sha256_file
 from p2o.core.results import AccuracyResult, Status, VerifyResult
 from p2o.core.tolerance import ParityReport, RuntimeResult, check_tolerance, compare_all
+from p2o.core.versions import tool_versions
 from p2o.parity import acceptance, subject
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
-from p2o.parity.localize import Divergence
+from p2o.parity.labels import accuracy, load_labels
+from p2o.parity.localize import Divergence, localize
 from p2o.runtimes import registry as rt
+from p2o.zoo import crops, model_info
+from p2o.zoo import inputs as zin
+from p2o.zoo.digest import synthesis_code_digest
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 DEFAULT_BATCHES = (1, 4)
@@ -48,7 +61,6 @@ def load_inputs(
 
     Photos are preprocessed with ``pp`` (a ``Preprocess``; the ImageNet default when None).
     """
-    from p2o.zoo import inputs as zin
 
     if spec == "samples":
         return zin.sample_batch(pp=pp), f"{len(zin.SAMPLE_IMAGES)} scikit-image photographs"
@@ -173,7 +185,6 @@ def verify(o: VerifyOptions) -> VerifyResult:
     assert subj.onnx_path is not None
     notes: list[str] = []
     batches = _fixed_batch(subj, o.batches, notes)
-    from p2o.converter.precision import detect
 
     rules = acceptance.Rules(detect(subj.onnx_path), o.precision, dict(o.rule_overrides or {}))
     checks = _Checks(tol, o.output_tolerances, rules, o.threads)
@@ -250,7 +261,6 @@ def _load_labels(
         return None
     if golden is not None:
         raise UsageError("--labels needs the Paddle reference; it cannot run with --golden")
-    from p2o.parity.labels import load_labels
 
     return load_labels(labels, class_list)
 
@@ -262,7 +272,6 @@ def _crop_preprocess(subj: subject.Subject) -> Any:
         return None
     if ref.preprocess is not None or ref.kind != "zoo":
         return ref.preprocess
-    from p2o.zoo import model_info
 
     return model_info(ref.name).preprocess
 
@@ -273,8 +282,6 @@ def _inputs(
     """The samples: ``--inputs``, or enough evaluation crops for a reduced precision's rule."""
     pp = None if subj.reference is None else subj.reference.preprocess
     if inputs == "samples" and rules.reduced(names):  # agreement needs many samples
-        from p2o.zoo import crops
-
         count = rules.samples(names)
         x = crops.crop_batch("evaluation", count, _crop_preprocess(subj))
         desc = f"{count} evaluation crops of the bundled photographs"
@@ -361,8 +368,6 @@ def _paddle_data(
         reference[b] = {k: v[at] for k, v in outputs.items()}
     data = _Data(x_by_batch, reference, REFERENCE, subj.reference.name, desc)
     if save_golden is not None:
-        from p2o.core.versions import tool_versions
-
         meta = {
             **subj.reference.identity,
             **onnx_identity(subj.onnx_path),
@@ -381,7 +386,6 @@ def _model_key(subj: subject.Subject) -> dict[str, Any] | None:
     ref = subj.reference
     if ref is None or ref.kind != "zoo":
         return None
-    from p2o.zoo.weights import synthesis_code_digest
 
     return {
         "zoo_model": ref.name,
@@ -406,10 +410,6 @@ def reference_outputs(
     name, its state's SHA-256 and the zoo code's digest say the same thing, stably.
     """
     from importlib import metadata
-
-    from p2o.converter.export import PaddleModelFiles, find_paddle_model
-    from p2o.core import cache, progress
-    from p2o.core.hashing import sha256_file
 
     if model_key is None:
         src = subject.materialize(paddle_dir)
@@ -456,8 +456,6 @@ def _accuracy(
     that engine's first result (so every report shows it)."""
     import dataclasses
 
-    from p2o.parity.labels import accuracy
-
     ref1, ref5 = accuracy(outputs[REFERENCE], labelled.labels)
     out = []
     for name, logits in outputs.items():
@@ -494,7 +492,6 @@ def _check_onnx_file(path: Path) -> None:
 
 def _run_runtime(name: str, target: Any, data: _Data, checks: _Checks) -> list[RuntimeResult]:
     """One runtime at every batch size: skipped (with why), error, or judged."""
-    from p2o.core import progress
 
     precision = checks.rules.engine_precision(name)
     why = _skip_reason(name, target, precision)
@@ -578,8 +575,6 @@ def _localize(
     net: Any, onnx_path: Path, x: np.ndarray, tol: float, notes: list[str]
 ) -> Divergence | None:
     import onnx
-
-    from p2o.parity.localize import localize
 
     try:
         model = onnx.load(str(onnx_path))

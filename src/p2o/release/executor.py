@@ -25,6 +25,7 @@ from p2o.core import signals
 from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
 from p2o.release.worker import WORK, build_model, worker_main
+from p2o.zoo import model_info
 
 Done = Callable[[ModelRecord], None]
 STOP_SECONDS = 20.0  # how long stopped workers get to clean up before SIGKILL
@@ -98,7 +99,6 @@ def _next(pending: list[tuple[str, str | None]], running: list[str]) -> int:
     """Index of the next model to start: the first that does not build the synthetic weights
     a running worker is building (a twin, ``X`` beside ``X_ssld``, started later finds them in
     the cache instead of building them at the same time), else the first."""
-    from p2o.zoo import model_info
 
     busy = {model_info(n).architecture for n in running}
     for i, (name, weights) in enumerate(pending):

@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from p2o.core.errors import UsageError
+from p2o.core.hashing import sha256_file
+from p2o.core.tolerance import check_tolerance
+from p2o.core.versions import tool_versions
+from p2o.runtimes import registry as rt
+from p2o.zoo import list_models, model_info
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 
@@ -56,8 +61,6 @@ class ReleaseOptions:
 
     def check(self) -> None:
         """UsageError for a bad tolerance or an unknown runtime (before anything runs)."""
-        from p2o.core.tolerance import check_tolerance
-        from p2o.runtimes import registry as rt
 
         check_tolerance(self.tolerance)
         for r in self.runtimes:
@@ -66,7 +69,6 @@ class ReleaseOptions:
 
 def select_models(spec: str | Sequence[str]) -> list[str]:
     """Names from a pattern, a comma list, or a file with one name or pattern per line."""
-    from p2o.zoo import list_models, model_info
 
     items: list[str] = []
     raw = [spec] if isinstance(spec, str) else list(spec)
@@ -131,8 +133,6 @@ def plan(
 
 def inputs_key(name: str, weights: str | None, options: ReleaseOptions) -> tuple[str, str]:
     """(key, weights sha256): what a finished model's inputs were, for --resume."""
-    from p2o.core.hashing import sha256_file
-    from p2o.core.versions import tool_versions
 
     wsha = sha256_file(weights) if weights else f"synthetic(seed={options.seed})"
     blob = json.dumps(

@@ -12,9 +12,9 @@ import dataclasses
 from pathlib import Path
 
 from p2o.bench.precisions import RUNTIME_ONLY
-from p2o.converter import ConvertOptions
+from p2o.converter import ConvertOptions, convert
 from p2o.core.results import ModelRecord, Status, verdict
-from p2o.parity.verify import VerifyOptions
+from p2o.parity.verify import VerifyOptions, verify
 from p2o.release.plan import ReleaseOptions
 
 
@@ -22,8 +22,6 @@ def release_precisions(
     rec: ModelRecord, weights: str | None, options: ReleaseOptions, work: Path, fp32: Path
 ) -> dict[str, Path]:
     """Convert and verify every precision beyond fp32; returns the artifacts made."""
-    from p2o.converter import convert
-    from p2o.parity.verify import verify
 
     artifacts: dict[str, Path] = {}
     for p in options.precisions:

@@ -12,9 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from p2o import report
 from p2o.core.errors import UsageError
+from p2o.core.files import write_atomic
 from p2o.core.results import ModelRecord, ReleaseSummary, dumps_strict, loads_strict
+from p2o.core.versions import tool_versions
 from p2o.release.worker import RECORD
+from p2o.report.release import release_report
+from p2o.zoo import list_models
 
 AGGREGATES = ("release.json", "SHA256SUMS", "junit.xml", "report.md", "report.html")
 
@@ -49,10 +54,6 @@ def write_aggregates(
     seconds: float,
     run: dict[str, Any],
 ) -> ReleaseSummary:
-    from p2o import report
-    from p2o.core.files import write_atomic
-    from p2o.core.versions import tool_versions
-    from p2o.report.release import release_report
 
     summary = ReleaseSummary(records, round(seconds, 1), options, run, tool_versions())
     page = release_report(summary)
@@ -91,7 +92,6 @@ def merge(dists: Sequence[str | Path], out: str | Path) -> ReleaseSummary:
             shutil.copytree(src, tmp)
             shutil.rmtree(dest, ignore_errors=True)
             tmp.rename(dest)  # whole or not at all
-    from p2o.zoo import list_models
 
     order = {n: i for i, n in enumerate(list_models())}
     ordered = sorted(records.values(), key=lambda r: order.get(r.model, len(order)))

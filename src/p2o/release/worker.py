@@ -18,11 +18,20 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from p2o.converter import ConvertOptions
+from p2o import bench as latency
+from p2o import report
+from p2o.bench import precisions as pv
+from p2o.bench.plot import plot_latency
+from p2o.converter import ConvertOptions, convert
+from p2o.converter.export import reuse_exports
+from p2o.core import signals
 from p2o.core.errors import P2OError
+from p2o.core.hashing import sha256_file
 from p2o.core.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
-from p2o.parity.verify import VerifyOptions
+from p2o.parity.verify import VerifyOptions, verify
 from p2o.release.plan import ReleaseOptions, inputs_key
+from p2o.release.precision import release_precisions
+from p2o.report.release import model_report
 
 RECORD = "record.json"
 WORK = ".work"
@@ -62,8 +71,6 @@ def _relative_bench(result: BenchResult) -> BenchResult:
 
 
 def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, work: Path) -> None:
-    from p2o.converter import convert
-    from p2o.parity.verify import verify
 
     with _Stage(rec, "convert"):
         res = convert(
@@ -97,8 +104,6 @@ def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, 
     rec.status, rec.reason = result.status, result.report.reason
     artifacts: dict[str, Path] = {}
     if len(options.precisions) > 1:
-        from p2o.release.precision import release_precisions
-
         with _Stage(rec, "precision"):
             artifacts = release_precisions(rec, weights, options, work, res.onnx_path)
     statuses = [rec.status]
@@ -122,9 +127,6 @@ def _bench(
     work: Path,
     artifacts: dict[str, Path] | None = None,
 ) -> BenchResult:
-    from p2o import bench as latency
-    from p2o.bench import precisions as pv
-    from p2o.bench.plot import plot_latency
 
     extra = None
     if len(options.precisions) > 1:  # each precision beside its runtime's fp32, same run
@@ -152,10 +154,6 @@ def _bench(
 
 def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: str) -> ModelRecord:
     """Convert, verify (and bench) one model into its work dir, then publish it."""
-    from p2o import report
-    from p2o.converter.export import reuse_exports
-    from p2o.core.hashing import sha256_file
-    from p2o.report.release import model_report
 
     key, wsha = inputs_key(name, weights, options)
     source = Path(weights).name if weights else f"synthetic(seed={options.seed})"
@@ -194,8 +192,6 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
 def worker_main(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, Any]:
     """Entry point of a worker process: one model; the record as a dict (pickled back)."""
     import warnings
-
-    from p2o.core import signals
 
     name, weights, opts, dist = args
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop

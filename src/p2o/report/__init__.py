@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from p2o.core.errors import UsageError
+from p2o.core.files import write_atomic as _write
 from p2o.report import html, junit, markdown, text
 from p2o.report.table import Image, Report, Row, Table
 
@@ -41,7 +42,6 @@ def check_path(path: str | Path, allowed: tuple[str, ...] = (".md", ".html", ".h
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
-    from p2o.core.files import write_atomic as _write
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

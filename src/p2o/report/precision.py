@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from p2o.bench.precisions import speedups
 from p2o.core.results import ModelRecord, VerifyResult
-from p2o.report.table import Row, Table
+from p2o.parity import acceptance
+from p2o.report.table import Row, Table, status_text
 
 
 def precision_lines(result: VerifyResult) -> list[str]:
     """The agreement rule in force, each engine's accuracy cost and, with labels, accuracy."""
-    from p2o.parity import acceptance
 
     lines = []
     rules = {
@@ -48,8 +49,6 @@ PRECISION_COLUMNS = [
 def precision_table(rec: ModelRecord) -> Table | None:
     """A release model's precisions side by side: accuracy cost vs Paddle fp32 and the
     speed-up vs the same runtime's fp32 (from the bench, when it ran); None: fp32 only."""
-    from p2o.bench.precisions import speedups
-    from p2o.report.table import status_text
 
     if not rec.precisions:
         return None

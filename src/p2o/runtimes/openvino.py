@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from p2o.converter.ops import involution
+from p2o.converter.ops.involution import inline
 from p2o.core import cache, optional
 from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
@@ -73,7 +75,6 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
 
 def _inline(model: Any) -> Any:
     """The inliner + the function's constant dispatch resolved, with OpenVINO's fastest bodies."""
-    from p2o.converter.ops.involution import inline
 
     return inline(model, target=INVOLUTION_TARGET)
 
@@ -82,8 +83,6 @@ def _inlined_bytes(path: Path) -> bytes:
     """The serialized inlined model, from the p2o cache when the same file was inlined by
     the same code before (key: the file's SHA-256, the inlining code's, onnx's version)."""
     import onnx
-
-    from p2o.converter.ops import involution
 
     data = path.read_bytes()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter.source import PaddleModelFiles, find_paddle_model
 from p2o.core import optional
 from p2o.runtimes.base import Availability, Runner
 
@@ -32,8 +33,6 @@ class PaddleRunner(Runner):
 
     def _build(self) -> Any:
         from paddle import inference
-
-        from p2o.converter.export import PaddleModelFiles, find_paddle_model
 
         files = self.model_path  # a folder, or the located files of any name
         if not isinstance(files, PaddleModelFiles):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from p2o.zoo import registry
+from p2o.zoo import weights as w
 from p2o.zoo.registry import ModelInfo, list_models, model_info
 
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info"]
@@ -25,8 +27,6 @@ def create_model(name: str, weights: str | Path | None = None, seed: int = 0) ->
     ``weights="pretrained"``: the official file, downloaded once into the cache;
     a path: a ``.pdparams`` file, loaded strictly (every key, no extra, same shapes).
     """
-    from p2o.zoo import registry
-    from p2o.zoo import weights as w
 
     info = model_info(name)  # validates the name before anything heavy
     model = registry.build(name, num_classes=info.num_classes)

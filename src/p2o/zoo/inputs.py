@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from p2o.core import cache
 from p2o.core.errors import UsageError
+from p2o.zoo.digest import synthesis_code_digest
 from p2o.zoo.registry import Preprocess
 
 # Photographs shipped inside the scikit-image wheel (no download): name → loader attribute.
@@ -119,9 +121,6 @@ def sample_batch(count: int | None = None, pp: Preprocess | None = None) -> np.n
     scikit-image's version), so a repeat neither imports scikit-image nor decodes them.
     """
     from importlib import metadata
-
-    from p2o.core import cache
-    from p2o.zoo.weights import synthesis_code_digest
 
     names = SAMPLE_IMAGES[: count or len(SAMPLE_IMAGES)]
     key = {

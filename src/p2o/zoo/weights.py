@@ -19,8 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from p2o import __version__
+from p2o.core import cache, progress
 from p2o.core.errors import EnvironmentProblem, UsageError, WeightsError
 from p2o.core.hashing import sha256_file
+from p2o.zoo.digest import synthesis_code_digest
+from p2o.zoo.inputs import calibration_batch
+from p2o.zoo.registry import model_info
 
 # Synthesis knobs (documented in docs/zoo.md).
 BRANCH_GAMMA = 0.2  # gamma of the last BatchNorm of every residual branch
@@ -73,14 +78,12 @@ def load_strict(model: Any, state: dict[str, Any], source: str = "weights") -> N
 
 def cache_dir() -> Path:
     """Where downloaded weights live: p2o's cache root (``$P2O_CACHE_DIR``, see p2o.core.cache)."""
-    from p2o.core import cache
 
     return cache.root()
 
 
 def weights_url(name: str) -> str:
     """The official URL of ``name``'s weights; ``$P2O_WEIGHTS_BASE_URL`` replaces the host."""
-    from p2o.zoo.registry import model_info
 
     url = model_info(name).weights_url
     base = os.environ.get("P2O_WEIGHTS_BASE_URL")
@@ -233,7 +236,6 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     calibrated on real photographs; the classifier scaled so that logits have a std of
     ``TARGET_LOGIT_STD``.
     """
-    from p2o.zoo.inputs import calibration_batch
 
     rng = np.random.default_rng(seed)
     _init_params(model, rng)
@@ -252,21 +254,11 @@ def synthesize(model: Any, seed: int = 0, images: np.ndarray | None = None) -> N
     model.eval()
 
 
-def synthesis_code_digest() -> str:
-    """SHA-256 of the zoo's code (networks, synthesis, inputs): a change invalidates the cache."""
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
 def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
     """Architecture, seed, p2o version, the zoo code's digest, Paddle and scikit-image
     versions (the calibration runs Paddle on scikit-image's photographs), read without
     importing either."""
     from importlib import metadata
-
-    from p2o import __version__
 
     return {
         "architecture": architecture,
@@ -280,7 +272,6 @@ def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
 
 def cached_synthetic_state(architecture: str, seed: int = 0) -> dict[str, np.ndarray] | None:
     """The state ``synthetic_state`` would give, if p2o's cache holds it (else None)."""
-    from p2o.core import cache
 
     return cache.lookup("synthetic_weights", _synthetic_key(architecture, seed))
 
@@ -288,7 +279,6 @@ def cached_synthetic_state(architecture: str, seed: int = 0) -> dict[str, np.nda
 def synthetic_state(model: Any, architecture: str, seed: int = 0) -> dict[str, np.ndarray]:
     """The state dict ``synthesize(model, seed)`` gives, from p2o's cache when it holds it
     (key: ``_synthetic_key``). ``model`` is left with those weights either way."""
-    from p2o.core import cache, progress
 
     def compute() -> dict[str, np.ndarray]:
         with progress.step(f"synthesize weights of {architecture}"):
