@@ -26,7 +26,7 @@ Every candidate computes the same thing (checked against a numpy reference befor
 
 The p2o_* candidates run as the runtime runs them: onnxruntime inlines the function and
 folds the dispatch; OpenVINO (``--runtime openvino``) reads ``involution.inline``'s output
-(for ``chosen``: with the bodies p2o's OpenVINO runner picks, ``INVOLUTION_TARGET``).
+(for ``chosen``: with the bodies p2o's OpenVINO runner picks, ``TARGET``).
 
 Each round runs every candidate ``--calls`` times (order rotated per round); the tables show
 the median over rounds of the mean per call (wall clock, and CPU time of the process, which
@@ -57,7 +57,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from p2o.converter.ops import involution
-from p2o.runtimes.openvino import INVOLUTION_TARGET as OV_TARGET
+from p2o.runtimes.openvino import TARGET as OV_TARGET
 
 OPSET = 17
 END = int(np.iinfo(np.int64).max)

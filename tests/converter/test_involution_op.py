@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 
 from p2o.converter import simplify
 from p2o.converter.ops import involution as inv
+from p2o.converter.passes.functions import all_nodes
 from tests.numerics import OP_TOLERANCE, assert_parity
 
 TOL = OP_TOLERANCE
@@ -335,7 +336,7 @@ def test_inline_removes_the_custom_domain_and_keeps_the_numbers() -> None:
     model = build(cases)
     inlined = inv.inline(model)
     onnx.checker.check_model(inlined, full_check=True)
-    nodes = list(inv._all_nodes(inlined.graph))
+    nodes = list(all_nodes(inlined.graph))
     assert not inlined.functions
     assert all(n.domain in ("", "ai.onnx") for n in nodes)
     assert inv.DOMAIN not in {o.domain for o in inlined.opset_import}

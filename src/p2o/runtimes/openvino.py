@@ -25,20 +25,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from p2o.converter.ops import involution
-from p2o.converter.ops.involution import inline
+from p2o.converter import ops, passes
 from p2o.core import cache, optional
 from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.runtimes.base import Availability, Runner
 
 DEVICE = "CPU"
-# The involution bodies OpenVINO runs whatever the converter picked for ONNX Runtime:
-# involution.choose_body's "openvino" target (banded MatMul up to 28 output columns, the
+# The bodies OpenVINO runs whatever the converter picked for ONNX Runtime: each op mapping's
+# "openvino" target (for involution: choose_body's (banded MatMul up to 28 output columns, the
 # shifted taps on wider maps), its fastest on whole RedNets (benchmarks/rednet_involution.py
 # --runtime openvino; the row stack runs slower there than the stock lowering, taps
 # everywhere 1.5x slower than this mix on RedNet50). Every body computes the same numbers,
 # and verify checks OpenVINO's against Paddle's.
-INVOLUTION_TARGET = "openvino"
+TARGET = "openvino"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 PROTOBUF_LIMIT = 2**31 - 1
 
@@ -74,9 +73,17 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
 
 
 def _inline(model: Any) -> Any:
-    """The inliner + the function's constant dispatch resolved, with OpenVINO's fastest bodies."""
+    """The inliner + the functions' constant dispatch resolved, with OpenVINO's fastest bodies."""
+    return ops.inline(model, target=TARGET)
 
-    return inline(model, target=INVOLUTION_TARGET)
+
+def _code_sha256() -> str:
+    """The op mappings' and the function passes' code: a change inlines again."""
+    h = hashlib.sha256()
+    for package in (ops, passes):
+        for path in sorted(Path(str(package.__file__)).parent.glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def _inlined_bytes(path: Path) -> bytes:
@@ -92,8 +99,8 @@ def _inlined_bytes(path: Path) -> bytes:
 
     key = {
         "onnx_sha256": hashlib.sha256(data).hexdigest(),
-        "code_sha256": hashlib.sha256(Path(involution.__file__).read_bytes()).hexdigest(),
-        "target": INVOLUTION_TARGET,
+        "code_sha256": _code_sha256(),
+        "target": TARGET,
         "onnx": onnx.__version__,
     }
     return cache.get_or_compute("openvino_inlined", key, compute).tobytes()

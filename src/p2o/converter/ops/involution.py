@@ -88,6 +88,9 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, helper
 
+from p2o.converter.ops.base import OpMapping
+from p2o.converter.passes.functions import all_nodes, default_opset, inline_functions
+
 DOMAIN = "ai.p2o"
 OP_TYPE = "Involution"
 DOMAIN_VERSION = 1
@@ -285,11 +288,11 @@ def attach(model: ModelProto, opset: int | None = None, target: str = "cpu") -> 
     model's default-domain opset. Returns ``model`` (modified in place).
     """
     if opset is None:
-        opset = _default_opset(model)
+        opset = default_opset(model)
     if not any(o.domain == DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
     assign_bodies(model, target)
-    configs = configs_of(_all_nodes(model.graph))
+    configs = configs_of(all_nodes(model.graph))
     kept = [f for f in model.functions if (f.domain, f.name) != (DOMAIN, OP_TYPE)]
     del model.functions[:]
     model.functions.extend(kept + function_protos(configs, opset))
@@ -358,20 +361,11 @@ def inline(model: ModelProto, body: str | None = None, target: str | None = None
     :func:`choose_body` picks for that target (same numbers either way; for a runtime whose
     fastest bodies differ from the converter's pick).
     """
-    import onnx.inliner
-
     if body is not None:
         model = with_body(model, body)
     elif target is not None:
         model = retarget(model, target)
-    out = onnx.inliner.inline_local_functions(model)
-    _fold_constant_ifs(out.graph)
-    _drop_dead_nodes(out.graph)
-    if not any(n.domain == DOMAIN for n in _all_nodes(out.graph)):
-        kept = [o for o in out.opset_import if o.domain != DOMAIN]
-        del out.opset_import[:]
-        out.opset_import.extend(kept)
-    return out
+    return inline_functions(model, [DOMAIN])
 
 
 def retarget(model: ModelProto, target: str) -> ModelProto:
@@ -390,7 +384,7 @@ def with_body(model: ModelProto, body: str) -> ModelProto:
     """A copy of ``model`` whose every ``Involution`` node runs ``body`` (functions rebuilt)."""
     out = ModelProto()
     out.CopyFrom(model)
-    for node in _all_nodes(out.graph):
+    for node in all_nodes(out.graph):
         if node.domain == DOMAIN and node.op_type == OP_TYPE:
             set_body(node, body)
     return attach(out)
@@ -720,94 +714,15 @@ class _Builder:
         return graph.output[0].name
 
 
-# --------------------------------------------------------------------------- inlining
+def _has_op(model: ModelProto) -> bool:
+    return any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in model.graph.node)
 
 
-def _all_nodes(graph: GraphProto) -> Iterable[NodeProto]:
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == AttributeProto.GRAPH:
-                yield from _all_nodes(attr.g)
-            elif attr.type == AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _all_nodes(sub)
-
-
-def _default_opset(model: ModelProto) -> int:
-    for o in model.opset_import:
-        if o.domain in ("", "ai.onnx"):
-            return int(o.version)
-    raise ValueError("the model imports no default-domain opset")
-
-
-def _constant_value(node: NodeProto) -> np.ndarray | None:
-    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
-        return None
-    attr = node.attribute[0]
-    if attr.ref_attr_name:
-        return None
-    if attr.name == "value":
-        return onnx.numpy_helper.to_array(attr.t)
-    if attr.name in ("value_int", "value_float", "value_ints", "value_floats"):
-        return np.array(helper.get_attribute_value(attr))
-    return None
-
-
-_FOLDABLE = {
-    "Equal": lambda a, b: np.equal(a, b),
-    "And": lambda a, b: np.logical_and(a, b),
-    "Or": lambda a, b: np.logical_or(a, b),
-}
-
-
-def _fold_constant_ifs(graph: GraphProto) -> None:
-    """Replace each ``If`` with a constant condition by its taken branch, repeatedly."""
-    while True:
-        known: dict[str, np.ndarray] = {}
-        for node in graph.node:
-            value = _constant_value(node)
-            if value is not None:
-                known[node.output[0]] = value
-            elif node.op_type in _FOLDABLE and all(i in known for i in node.input):
-                known[node.output[0]] = _FOLDABLE[node.op_type](*(known[i] for i in node.input))
-        for index, node in enumerate(graph.node):
-            if node.op_type == "If" and node.input[0] in known:
-                cond = bool(np.asarray(known[node.input[0]]).reshape(-1)[0])
-                name = "then_branch" if cond else "else_branch"
-                branch = next(a.g for a in node.attribute if a.name == name)
-                spliced = _splice(branch, list(node.output))
-                del graph.node[index]
-                for offset, new in enumerate(spliced):
-                    graph.node.insert(index + offset, new)
-                break
-        else:
-            return
-
-
-def _splice(branch: GraphProto, outputs: list[str]) -> list[NodeProto]:
-    """The branch's nodes, writing the ``If`` outputs instead of the branch outputs."""
-    nodes = [NodeProto() for _ in branch.node]
-    for new, old in zip(nodes, branch.node, strict=True):
-        new.CopyFrom(old)
-    produced = {o: n for n in nodes for o in n.output}
-    for value, target in zip((o.name for o in branch.output), outputs, strict=True):
-        if value in produced and value not in (i for n in nodes for i in n.input):
-            node = produced[value]
-            node.output[list(node.output).index(value)] = target
-        else:  # an outer value or one also used inside: copy it out
-            nodes.append(helper.make_node("Identity", [value], [target], name=target))
-    return nodes
-
-
-def _drop_dead_nodes(graph: GraphProto) -> None:
-    """Remove nodes none of whose outputs is used (subgraph uses included)."""
-    while True:
-        used = {o.name for o in graph.output}
-        for node in _all_nodes(graph):  # subgraphs read values of this scope too
-            used.update(node.input)
-        keep = [n for n in graph.node if any(o in used for o in n.output if o)]
-        if len(keep) == len(graph.node):
-            return
-        del graph.node[:]
-        graph.node.extend(keep)
+MAPPING = OpMapping(
+    name="involution",
+    domain=DOMAIN,
+    op_type=OP_TYPE,
+    targets=TARGETS,
+    present=_has_op,
+    retarget=retarget,
+)

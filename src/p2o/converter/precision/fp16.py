@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from p2o.converter.ops.involution import inline
+from p2o.converter import ops
 from p2o.converter.precision.base import Precision, PrecisionInfo, PrecisionOptions
 from p2o.core.errors import EnvironmentProblem
 from p2o.core.results import AgreementRule
@@ -29,7 +29,7 @@ def convert(model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionInfo]:
             f"--precision fp16 needs onnxconverter-common ({exc}); pip install p2o[precision]"
         ) from exc
 
-    source = inline(model) if model.functions else model
+    source = ops.inline(model) if model.functions else model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "values truncated to fp16" is what fp16 is
         out = float16.convert_float_to_float16(source, keep_io_types=True)

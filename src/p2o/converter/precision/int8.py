@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from p2o.converter.ops.involution import inline
+from p2o.converter import ops
 from p2o.converter.precision.base import Precision, PrecisionInfo, PrecisionOptions
 from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.core.results import AgreementRule
@@ -84,7 +84,7 @@ def quantize(
             f"--precision int8 needs onnxruntime.quantization ({exc}); pip install p2o[precision]"
         ) from exc
 
-    source = inline(model) if model.functions else model
+    source = ops.inline(model) if model.functions else model
     # RedNet's involution body (a model-local function, inlined above): its Pad and Split stay
     # float. OpenVINO 2026.4's low-precision PadTransformation fails to compile the model when
     # a Pad there reads a dequantized tensor ("Argument shapes are inconsistent").
