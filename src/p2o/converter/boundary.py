@@ -152,6 +152,17 @@ def cut(model: onnx.ModelProto, inputs: list[str], output: str) -> list[onnx.Nod
     return [n for n in graph.node if n.output and n.output[0] in region]
 
 
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """What ``node`` reads: its inputs, and the values its subgraphs (``If``/``Loop``/``Scan``
+    bodies, nested) read from outer scopes (names are unique across scopes in ONNX)."""
+    names = list(node.input)
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+            for inner in sub.node:
+                names.extend(_reads(inner))
+    return names
+
+
 def remove_dead(model: onnx.ModelProto) -> None:
     """Drop nodes and initializers that no longer contribute to a graph output."""
     graph = model.graph
@@ -160,7 +171,7 @@ def remove_dead(model: onnx.ModelProto) -> None:
     for node in reversed(graph.node):
         if any(o in needed for o in node.output):
             keep.append(node)
-            needed.update(node.input)
+            needed.update(_reads(node))
     keep.reverse()
     del graph.node[:]
     graph.node.extend(keep)
