@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import onnx
 import pytest
 
-from p2o.converter import ConvertOptions, convert, pipeline
+from p2o.converter import ConvertOptions, convert, ops, pipeline
 from p2o.converter.export import export_static
 from p2o.converter.ops import involution as op
-from p2o.converter.ops.involution_match import Lowering
+from p2o.converter.ops.involution.match import Lowering
 from p2o.core.errors import CheckFailed
 from p2o.parity.verify import VerifyOptions, verify
 from p2o.zoo import create_model
@@ -78,7 +79,7 @@ def test_a_misread_configuration_is_never_shipped(
 ) -> None:
     """Were the matcher to read the groups wrong, the mapping proof rejects the mapping and
     the conversion keeps paddle2onnx's (correct) lowering, saying so."""
-    real = pipeline.find_lowerings
+    real = ops.REGISTRY["involution"]
 
     def halve_groups(model: onnx.ModelProto) -> list[Lowering]:
         return [
@@ -87,10 +88,10 @@ def test_a_misread_configuration_is_never_shipped(
             )
             if f.groups % 2 == 0
             else f
-            for f in real(model)
+            for f in real.find(model)
         ]
 
-    monkeypatch.setattr(pipeline, "find_lowerings", halve_groups)
+    monkeypatch.setitem(ops.REGISTRY, "involution", dataclasses.replace(real, find=halve_groups))
     res = convert(ConvertOptions(paddle_model=foreign, out_dir=tmp_path / "w"))
     assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
     assert any("kept paddle2onnx's lowering" in n for n in res.manifest.notes)
@@ -101,14 +102,16 @@ def test_a_broken_marked_mapping_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """p2o's own marked export: a mapping that changes the outputs is a bug, never shipped."""
-    real = pipeline.map_involutions
+    real = ops.REGISTRY["involution"]
 
     def halve_groups(
         model: onnx.ModelProto, configs: list[dict[str, int]], target: str = "cpu"
     ) -> int:
-        return real(model, [{**c, "groups": c["groups"] // 2 or 1} for c in configs], target)
+        halved = [{**c, "groups": c["groups"] // 2 or 1} for c in configs]
+        return real.map_marked(model, halved, target)
 
-    monkeypatch.setattr(pipeline, "map_involutions", halve_groups)
+    broken = dataclasses.replace(real, map_marked=halve_groups)
+    monkeypatch.setitem(ops.REGISTRY, "involution", broken)
     with pytest.raises(CheckFailed, match="mapping involutions changed"):
         convert(ConvertOptions(NAME, out_dir=tmp_path / "b"))
     assert not (tmp_path / "b" / "model.onnx").exists()

@@ -65,6 +65,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--jobs", type=int, default=1, help="models in parallel, one process each")
     p.add_argument("--shard", metavar="K/N", help="run the K-th of N disjoint slices")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: processes here (--jobs); ray: a Ray task per model (the ray extra)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster (HOST:PORT; default $RAY_ADDRESS, else a Ray "
+        "instance started here)",
+    )
     p.add_argument("--resume", action="store_true", help="skip models already released as is")
     p.add_argument("--strict", action="store_true", help="a skipped runtime fails the model")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights")
@@ -97,6 +109,8 @@ def parse_precisions(value: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if not args.models:
         raise UsageError("--models is required (a pattern such as '*', names, or a file)")
+    if args.ray_address and args.executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
     options = rel.ReleaseOptions(
         tolerance=args.tolerance,
         runtimes=tuple(args.runtimes),
@@ -115,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         shard_spec=args.shard,
         resume=args.resume,
+        engine=args.executor,
+        ray_address=args.ray_address,
     )
     return _finish(summary, args.out)
 

@@ -8,12 +8,10 @@ the manifest last: a directory without a manifest holds no finished conversion.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import math
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +21,11 @@ import numpy as np
 import onnx
 
 from p2o import __version__
-from p2o.converter import boundary, export, paddle2onnx, simplify, source
+from p2o.converter import boundary, export, ops, paddle2onnx, simplify, source
 from p2o.converter import precision as precision_pass
 from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.export import state_sha256
 from p2o.converter.manifest import IDENTITY_PREFIX, Manifest, TensorSpec, identity
-from p2o.converter.ops import involution as op
-from p2o.converter.ops.involution_match import Lowering, find_lowerings
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.source import locate_paddle_model, terminate_as_interrupt
 from p2o.core import progress
@@ -42,8 +38,7 @@ from p2o.zoo.inputs import sample_batch
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 INVOLUTION_MODES = ("function", "unfold")
-# = ops.involution.TARGETS (not imported: kept light)
-INVOLUTION_BODIES = ("cpu", "gpu", "openvino")
+INVOLUTION_BODIES = ops.TARGETS  # the runtime targets whose bodies the op mappings pick
 DEFAULT_OPSET = 17
 # what convert() writes into manifest["options"] when called with its defaults
 DEFAULT_OPTIONS = {
@@ -107,105 +102,6 @@ def _specs(values: Any) -> list[TensorSpec]:
     return specs
 
 
-def _involution_layers(net: Any) -> list[Any]:
-    from p2o.zoo.rednet import Involution  # a zoo family module: imports Paddle
-
-    return [m for m in net.sublayers() if isinstance(m, Involution)]
-
-
-@contextlib.contextmanager
-def _marked_involutions(net: Any) -> Iterator[list[dict[str, int]]]:
-    """Export-time: every Involution marks its input, kernel and output (see ``boundary``)."""
-    layers = _involution_layers(net)
-    configs = [
-        {
-            "kernel_size": int(m.kernel_size),
-            "stride": int(m.stride),
-            "groups": int(m.groups),
-            "group_channels": int(m.group_channels),
-        }
-        for m in layers
-    ]
-    for i, m in enumerate(layers):
-        m.boundary = functools.partial(boundary.mark, index=i)
-    try:
-        yield configs
-    finally:
-        for m in layers:
-            m.boundary = None
-
-
-def map_involutions(
-    model: onnx.ModelProto, configs: list[dict[str, int]], target: str = "cpu"
-) -> int:
-    """Replace each marked involution's lowering by one ``ai.p2o::Involution`` node.
-
-    ``target`` (cpu, gpu) picks each node's function body (``involution.choose_body``).
-    """
-
-    graph = model.graph
-    by_index: dict[int, dict[str, boundary.Marker]] = {}
-    for m in boundary.find(model):
-        by_index.setdefault(m.index, {})[m.role] = m
-    for index, roles in sorted(by_index.items()):
-        if set(roles) != set(boundary.ROLES):
-            raise CheckFailed(
-                f"involution {index}: markers {sorted(roles)} incomplete after export"
-            )
-        x, k, out = roles["input"], roles["kernel"], roles["output"]
-        try:
-            region = boundary.cut(model, [x.output, k.output], out.input)
-        except ValueError as exc:
-            raise CheckFailed(f"involution {index}: cannot isolate its lowering ({exc})") from exc
-        for node in region:
-            graph.node.remove(node)
-        position = list(graph.node).index(out.node)
-        graph.node.remove(out.node)
-        graph.node.insert(
-            position,
-            op.make_node(
-                x.output, k.output, out.output, name=f"Involution_{index}", **configs[index]
-            ),
-        )
-    boundary.strip(model)
-    if by_index:
-        op.attach(model, target=target)
-    return len(by_index)
-
-
-def map_found_involutions(
-    model: onnx.ModelProto, found: list[Lowering], target: str = "cpu"
-) -> list[dict[str, int]]:
-    """Replace each recognised (unmarked) involution lowering by one Involution node."""
-
-    graph = model.graph
-    configs: list[dict[str, int]] = []
-    cut_out: set[str] = set()  # first outputs of the nodes that go
-    put: dict[str, onnx.NodeProto] = {}  # last region node's output -> the node replacing it
-    for low in found:
-        try:
-            region = boundary.cut(model, [low.x, low.kernel], low.out)
-        except ValueError:
-            continue  # not self-contained: leave paddle2onnx's lowering
-        cut_out.update(n.output[0] for n in region)
-        put[region[-1].output[0]] = op.make_node(
-            low.x, low.kernel, low.out, name=f"Involution_{len(configs)}", **low.config
-        )
-        configs.append(low.config)
-    if configs:
-        kept = []
-        for node in graph.node:
-            first = node.output[0] if node.output else ""
-            if first in put:
-                kept.append(put[first])
-            elif first not in cut_out:
-                kept.append(node)
-        del graph.node[:]
-        graph.node.extend(kept)
-        op.attach(model, target=target)
-    return configs
-
-
 def _feed(batch: int | None, shape: tuple[int, ...], pp: Any = None) -> np.ndarray:
 
     images = sample_batch(EQUIVALENCE_IMAGES, pp)
@@ -259,7 +155,7 @@ class _Source:
     out: Path
     files: source.PaddleModelFiles
     source: dict[str, Any]
-    configs: list[dict[str, int]]  # the involutions p2o marked at export ([] when none)
+    marks: dict[str, list[dict[str, int]]]  # per op mapping: what p2o marked at export
     preprocess: Any = None  # the model's preprocessing (a zoo.registry.Preprocess)
     fixed_batch: int | None = None  # a Paddle program's own fixed batch size
 
@@ -276,7 +172,7 @@ def _zoo_source(
     seed: int,
     out_dir: str | Path | None,
     overwrite: bool,
-    mark_involutions: bool,
+    mark_ops: bool,
     batch: int | None,
     tmp: Path,
     stages: _Stages,
@@ -293,14 +189,12 @@ def _zoo_source(
         "weights": _weights_desc(weights, seed),
         "weights_sha256": state_sha256(net),
     }
-    mark = mark_involutions and info.family == "RedNet"
-    with stages("export"):
-        ctx: contextlib.AbstractContextManager[list[dict[str, int]]] = (
-            _marked_involutions(net) if mark else contextlib.nullcontext([])
-        )
-        with ctx as configs:
-            files = export.export_static(net, tmp / "paddle", info.input_shape, batch)
-    return _Source(info.name, info.input_shape, out, files, source, configs, info.preprocess)
+    with stages("export"), contextlib.ExitStack() as stack:
+        marks = {}
+        if mark_ops:  # each op mapping's layers mark their boundaries in the program
+            marks = {m.name: stack.enter_context(m.mark(net)) for m in ops.REGISTRY.values()}
+        files = export.export_static(net, tmp / "paddle", info.input_shape, batch)
+    return _Source(info.name, info.input_shape, out, files, source, marks, info.preprocess)
 
 
 def _paddle_source(
@@ -322,7 +216,7 @@ def _paddle_source(
         out,
         src.files,
         src.to_dict(),
-        [],
+        {},
         src.preprocess,
         src.fixed_batch,
     )
@@ -366,68 +260,70 @@ class _Proof:
 @dataclass
 class _Mapped:
     model: onnx.ModelProto
-    configs: list[dict[str, int]]
+    configs: dict[str, list[dict[str, int]]]  # per op mapping: the nodes it made
     eq: simplify.Equivalence | None = None
 
     @property
     def count(self) -> int:
-        return len(self.configs)
+        return sum(len(c) for c in self.configs.values())
+
+
+def _map_one(
+    mapping: ops.OpMapping,
+    model: onnx.ModelProto,
+    marked: list[dict[str, int]],
+    mode: str,
+    target: str,
+) -> list[dict[str, int]]:
+    if marked:
+        return marked[: mapping.map_marked(model, marked, target)]
+    found = mapping.find(model) if mode == "function" else []
+    return mapping.map_found(model, found, target) if found else []
 
 
 def _map_ops(
     onnx_model: onnx.ModelProto,
-    marked: list[dict[str, int]],
-    involution: str,
+    marks: dict[str, list[dict[str, int]]],
+    mode: str,
     proof: _Proof,
     notes: list[str],
     target: str = "cpu",
 ) -> _Mapped:
-    """Map involutions (p2o's markers, else recognised lowerings), proved against the input."""
+    """Every op mapping (p2o's markers, else recognised lowerings), proved against the input."""
     before = onnx.ModelProto()
     before.CopyFrom(onnx_model)
-    if marked:
-        count = map_involutions(onnx_model, marked, target=target)
-        mapped = _Mapped(onnx_model, marked[:count])
-    else:
-        found = find_lowerings(onnx_model) if involution == "function" else []
-        mapped = _Mapped(onnx_model, map_found_involutions(onnx_model, found, target=target))
+    configs = {
+        m.name: _map_one(m, onnx_model, marks.get(m.name, []), mode, target)
+        for m in ops.REGISTRY.values()
+    }
+    mapped = _Mapped(onnx_model, {k: v for k, v in configs.items() if v})
     if not mapped.count:
         return mapped
+    names = " and ".join(f"{k}s" for k in mapped.configs)
+    marked = any(marks.values())
     mapped.eq = proof.check(onnx_model, "map_ops")
     if not mapped.eq and marked:  # p2o's own markers: a bug, never shipped
         raise CheckFailed(
-            f"mapping involutions changed the model's outputs ({mapped.eq.describe()}); "
-            "nothing written"
+            f"mapping {names} changed the model's outputs ({mapped.eq.describe()}); nothing written"
         )
     if not mapped.eq:  # a recognition that does not hold: keep paddle2onnx's lowering
         notes.append(
-            f"{mapped.count} involution lowerings recognised, but the mapped graph was not "
+            f"{mapped.count} {names[:-1]} lowerings recognised, but the mapped graph was not "
             f"equal ({mapped.eq.describe()}): kept paddle2onnx's lowering"
         )
-        return _Mapped(before, [])
+        return _Mapped(before, {})
     if not marked:
-        notes.append(
-            f"{mapped.count} involutions recognised in paddle2onnx's unfold lowering "
-            "(a model without p2o's markers) and mapped"
-        )
+        for name, found in mapped.configs.items():
+            notes.append(
+                f"{len(found)} {name}s recognised in paddle2onnx's "
+                f"{ops.REGISTRY[name].lowering} lowering "
+                "(a model without p2o's markers) and mapped"
+            )
     return mapped
 
 
 def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
-    if not mapped.count:
-        return []
-
-    nodes = [n for n in mapped.model.graph.node if (n.domain, n.op_type) == (op.DOMAIN, op.OP_TYPE)]
-    return [
-        {
-            "domain": op.DOMAIN,
-            "op_type": op.OP_TYPE,
-            "count": mapped.count,
-            "configurations": sorted({tuple(sorted(c.items())) for c in mapped.configs}),
-            "function": "model-local ONNX function of standard ops",
-            "bodies": dict(sorted(Counter(op.body_of(n) or "taps" for n in nodes).items())),
-        }
-    ]
+    return [ops.REGISTRY[k].describe(mapped.model, v) for k, v in mapped.configs.items()]
 
 
 def _simplify(model: onnx.ModelProto, tool: str, proof: _Proof) -> onnx.ModelProto:
@@ -579,7 +475,7 @@ def _run_passes(
     """paddle2onnx's graph → op mappings → check → simplifier → group alignment, each proved."""
     onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
     counts = {"paddle2onnx": len(onnx_model.graph.node) - len(boundary.find(onnx_model))}
-    if not src.configs:
+    if not any(src.marks.values()):
         boundary.strip(onnx_model)
     batch = options["batch"] if isinstance(options["batch"], int) else None
     feed = {
@@ -590,7 +486,7 @@ def _run_passes(
         proof = _Proof(onnx_model, feed)  # markers are Clips at ±2e38: identities
     with stages("map_ops"):
         mapped = _map_ops(
-            onnx_model, src.configs, options["involution"], proof, notes, options["involution_body"]
+            onnx_model, src.marks, options["involution"], proof, notes, options["involution_body"]
         )
     counts["mapped"] = len(mapped.model.graph.node)
     with stages("check"):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from p2o.core.errors import UsageError
 from p2o.core.results import ModelRecord, ReleaseSummary
-from p2o.release import executor
+from p2o.release import executor, ray_executor
 from p2o.release import progress as bar
 from p2o.release.plan import (
     DEFAULT_RUNTIMES,
@@ -67,12 +67,21 @@ def release(
     shard_spec: str | None = None,
     resume: bool = False,
     progress: Callable[[ModelRecord], None] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> ReleaseSummary:
-    """Run the release; the summary's ``status`` is the verdict (also in ``release.json``)."""
+    """Run the release; the summary's ``status`` is the verdict (also in ``release.json``).
+
+    ``engine``: ``local`` (processes here, ``jobs`` at a time) or ``ray`` (a Ray task per model,
+    on the cluster at ``ray_address``; :mod:`p2o.release.ray_executor`)."""
     options = options or ReleaseOptions()
     options.check()
     if jobs < 0:
         raise UsageError(f"--jobs must be >= 0, got {jobs}")
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--executor wants local or ray, got {engine!r}")
+    if engine == "ray":
+        ray_executor.import_ray()  # one line naming the extra, before DIST is touched
     steps = plan(models, weights_dir, shard_spec)
     dist = Path(out)
     dist.mkdir(parents=True, exist_ok=True)
@@ -101,12 +110,16 @@ def release(
                 done(old)
             else:
                 todo.append((name, weights))
-        records.update(executor.run(todo, options, dist, jobs, done))
+        if engine == "ray":
+            records.update(ray_executor.run(todo, options, dist, done, ray_address))
+        else:
+            records.update(executor.run(todo, options, dist, jobs, done))
     shutil.rmtree(dist / WORK, ignore_errors=True)
     return write_aggregates(
         dist,
         [records[n] for n, _ in steps],
         options.key(),
         time.perf_counter() - t0,
-        {"shard": shard_spec, "jobs": jobs, "models": [n for n, _ in steps]},
+        {"shard": shard_spec, "jobs": jobs, "models": [n for n, _ in steps]}
+        | ({"executor": engine} if engine != "local" else {}),
     )

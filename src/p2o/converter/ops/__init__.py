@@ -15,10 +15,13 @@ from p2o.converter.passes.functions import inline_functions
 
 
 def _discover() -> dict[str, OpMapping]:
+    """Every module (or package's ``mapping`` module) here that defines ``MAPPING``."""
     found: dict[str, OpMapping] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        mapping = getattr(module, "MAPPING", None)
+        if info.name == "base":
+            continue
+        name = f"{__name__}.{info.name}" + (".mapping" if info.ispkg else "")
+        mapping = getattr(importlib.import_module(name), "MAPPING", None)
         if isinstance(mapping, OpMapping):
             found[mapping.name] = mapping
     return found
@@ -26,6 +29,7 @@ def _discover() -> dict[str, OpMapping]:
 
 REGISTRY: dict[str, OpMapping] = _discover()
 DOMAINS = tuple(sorted({m.domain for m in REGISTRY.values()}))
+TARGETS = tuple(dict.fromkeys(t for m in REGISTRY.values() for t in m.targets))
 
 
 def retarget(model: ModelProto, target: str) -> ModelProto:
@@ -43,4 +47,4 @@ def inline(model: ModelProto, target: str | None = None) -> ModelProto:
     return inline_functions(model, DOMAINS)
 
 
-__all__ = ["DOMAINS", "REGISTRY", "OpMapping", "inline", "retarget"]
+__all__ = ["DOMAINS", "REGISTRY", "TARGETS", "OpMapping", "inline", "retarget"]

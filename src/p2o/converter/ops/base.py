@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from onnx import ModelProto
 
@@ -15,11 +17,24 @@ class OpMapping:
     ``targets``: the runtimes (or kinds of runtime) whose fastest body it knows how to pick;
     ``present``: whether a model holds its op; ``retarget``: a copy of the model whose nodes
     run the bodies picked for a target (same numbers, another speed).
+
+    In the converter's pipeline (each proved against the graph before it):
+    ``mark``: at export, a context in which a zoo network's layers of this op mark their
+    boundaries in the program (yields one config per layer; none: ``[]``);
+    ``map_marked``: replace each marked lowering by the op (returns how many);
+    ``find`` + ``map_found``: recognise paddle2onnx's lowering in an unmarked model and map it
+    (returns the configs mapped); ``describe``: the manifest's ``custom_ops`` entry.
     """
 
     name: str
+    lowering: str  # what paddle2onnx lowers the Paddle op to (said in notes)
     domain: str
     op_type: str
     targets: tuple[str, ...]
     present: Callable[[ModelProto], bool]
     retarget: Callable[[ModelProto, str], ModelProto]
+    mark: Callable[[Any], AbstractContextManager[list[dict[str, int]]]]
+    map_marked: Callable[[ModelProto, list[dict[str, int]], str], int]
+    find: Callable[[ModelProto], list[Any]]
+    map_found: Callable[[ModelProto, list[Any], str], list[dict[str, int]]]
+    describe: Callable[[ModelProto, list[dict[str, int]]], dict[str, Any]]

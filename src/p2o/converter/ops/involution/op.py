@@ -88,7 +88,6 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, helper
 
-from p2o.converter.ops.base import OpMapping
 from p2o.converter.passes.functions import all_nodes, default_opset, inline_functions
 
 DOMAIN = "ai.p2o"
@@ -712,17 +711,3 @@ class _Builder:
         """Append the nodes of a no-input graph; return its (single) output."""
         self.nodes.extend(graph.node)
         return graph.output[0].name
-
-
-def _has_op(model: ModelProto) -> bool:
-    return any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in model.graph.node)
-
-
-MAPPING = OpMapping(
-    name="involution",
-    domain=DOMAIN,
-    op_type=OP_TYPE,
-    targets=TARGETS,
-    present=_has_op,
-    retarget=retarget,
-)
