@@ -208,14 +208,14 @@ def test_reports_derive_status_from_the_rule():
     assert b.status == "passed" and b.to_dict()["published"]["rows"]
 
 
-def test_a_subclass_from_another_module_round_trips_with_its_own_fields():
+def test_an_agreement_comparison_round_trips_with_its_own_fields():
     """The reduced-precision comparison (p2o.parity.acceptance) keeps its rule and metrics."""
     from p2o.parity import acceptance
 
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(64, 10)).astype(np.float32)
     act = ref + np.float32(1e-3) * rng.normal(size=ref.shape).astype(np.float32)
-    c = acceptance.compare_agreement(ref, act, acceptance.RULES["fp16"], "logits")
+    c = acceptance.compare_agreement(ref, act, acceptance.rule_for("fp16"), "logits")
     r = RuntimeResult.from_outputs("ort-cpu", [c], settings={"batch": 1})
     back = RuntimeResult.from_dict(json.loads(res.dumps_strict(r)))
     out = back.outputs[0]

@@ -33,7 +33,7 @@ def test_release_int8_beside_fp32(tmp_path, capsys) -> None:
     summary = ReleaseSummary.from_dict(json.loads((dist / "release.json").read_text()))
     rec = summary.models[0]
     assert set(rec.precisions) == {"int8"}  # bf16 needs a CPU with it: tested in verify
-    assert rec.precisions["int8"].precision["artifact"] == "int8"
+    assert rec.precisions["int8"].precision.artifact == "int8"
     ort = rec.precisions["int8"].report.results[0]
     assert ort.outputs[0].agreement is not None  # the accuracy cost survives the record
     page = (dist / "report.md").read_text()

@@ -636,6 +636,36 @@ class AccuracyResult(Result):
         return {"drop_top1": self.drop_top1, "drop_top5": self.drop_top5, "passed": self.passed}
 
 
+@dataclass(frozen=True)
+class PrecisionRecord(Result):
+    """What a verify run judged in: the artifact's precision, the one asked of the engines,
+    the thresholds overridden on the command line, and the agreement rule of each runtime
+    (None: the element-wise tolerance rule)."""
+
+    artifact: str = "fp32"
+    runtime: str = "fp32"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    rules: dict[str, AgreementRule | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrecisionRecord:
+        rules = data.get("rules") or {}
+        return cls(
+            artifact=str(data.get("artifact", "fp32")),
+            runtime=str(data.get("runtime", "fp32")),
+            overrides=dict(data.get("overrides") or {}),
+            rules={k: None if v is None else AgreementRule(**v) for k, v in rules.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": self.artifact,
+            "runtime": self.runtime,
+            "overrides": dict(self.overrides),
+            "rules": {k: None if v is None else v.to_dict() for k, v in self.rules.items()},
+        }
+
+
 @dataclass
 class VerifyResult(Verdict, Result):
     """``p2o verify``'s outcome: the parity report and what it was run on."""
@@ -647,7 +677,7 @@ class VerifyResult(Verdict, Result):
     divergence: Divergence | None = None
     golden_saved: str | None = None
     notes: list[str] = field(default_factory=list)
-    precision: dict[str, Any] = field(default_factory=dict)
+    precision: PrecisionRecord = field(default_factory=PrecisionRecord)
     """Artifact and runtime precision, the acceptance rule per engine (``parity.acceptance``)."""
     accuracy: list[AccuracyResult] = field(default_factory=list)
     """With labelled images: each engine's accuracy and its drop from the reference's."""
@@ -688,7 +718,7 @@ class VerifyResult(Verdict, Result):
             divergence=Divergence.from_dict(div) if div else None,
             golden_saved=d.get("golden_saved"),
             notes=list(d.get("notes") or []),
-            precision=dict(d.get("precision") or {}),
+            precision=PrecisionRecord.from_dict(d.get("precision") or {}),
             accuracy=[AccuracyResult.from_dict(a) for a in d.get("accuracy") or []],
             labels=d.get("labels"),
         )

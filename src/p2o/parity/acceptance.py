@@ -34,7 +34,13 @@ import numpy as np
 
 from p2o.converter import precision as precisions
 from p2o.core import tolerance as compare
-from p2o.core.results import Agreement, AgreementComparison, AgreementRule, OutputComparison
+from p2o.core.results import (
+    Agreement,
+    AgreementComparison,
+    AgreementRule,
+    OutputComparison,
+    PrecisionRecord,
+)
 from p2o.core.tolerance import compare_outputs
 from p2o.runtimes import registry as rt
 
@@ -188,10 +194,7 @@ class Rules:
         rules = [r for r in (self.rule(n) for n in runtimes) if r is not None]
         return max(r.min_samples for r in rules) if rules else 0
 
-    def to_dict(self, runtimes: list[str]) -> dict[str, Any]:
-        return {
-            "artifact": self.artifact,
-            "runtime": self.runtime,
-            "overrides": dict(self.overrides),
-            "rules": {n: (None if (r := self.rule(n)) is None else r.to_dict()) for n in runtimes},
-        }
+    def record(self, runtimes: list[str]) -> PrecisionRecord:
+        return PrecisionRecord(
+            self.artifact, self.runtime, dict(self.overrides), {n: self.rule(n) for n in runtimes}
+        )

@@ -238,7 +238,7 @@ def verify(o: VerifyOptions) -> VerifyResult:
         divergence,
         data.golden_saved,
         notes,
-        precision=rules.to_dict(names),
+        precision=rules.record(names),
         accuracy=accuracy,
         labels=None if labelled is None else labelled.source,
     )

@@ -12,12 +12,8 @@ def precision_lines(result: VerifyResult) -> list[str]:
     """The agreement rule in force, each engine's accuracy cost and, with labels, accuracy."""
 
     lines = []
-    rules = {
-        tuple(sorted(r.items())): r for r in (result.precision.get("rules") or {}).values() if r
-    }
-    for rule in rules.values():
-        rule_text = acceptance.AgreementRule(**rule).describe()
-        lines.append(f"not the element-wise tolerance: judged by the {rule_text}")
+    for rule in dict.fromkeys(r for r in result.precision.rules.values() if r is not None):
+        lines.append(f"not the element-wise tolerance: judged by the {rule.describe()}")
     for r in result.report.results:
         for o in r.outputs:
             cost = acceptance.describe(o)
