@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from p2o.zoo import create_model, registry, resnest
+from p2o.zoo import registry, resnest
 from tests.numerics import OP_TOLERANCE, assert_parity, photos
 
 
@@ -119,17 +119,3 @@ def test_forward_shape_and_avd_first_downsampling() -> None:
     r50 = registry.build("ResNeSt50").layer2.layer2_bottleneck_0
     assert isinstance(r50.pool_first, paddle.nn.Identity)
     assert isinstance(r50.pool_last, paddle.nn.AvgPool2D)
-
-
-@pytest.mark.slow
-def test_static_export_with_dynamic_batch(tmp_path) -> None:
-    model = create_model("ResNeSt50_fast_1s1x64d")
-    path = str(tmp_path / "resnest")
-    spec = paddle.static.InputSpec([None, 3, 224, 224], "float32", "x")
-    paddle.jit.save(model, path, input_spec=[spec])
-    loaded = paddle.jit.load(path)
-    x = paddle.to_tensor(photos(2))
-    with paddle.no_grad():
-        expected = model(x).numpy()
-        assert_parity(loaded(x).numpy(), expected)
-        assert_parity(loaded(x[:1]).numpy(), expected[:1])
