@@ -96,7 +96,6 @@ def test_the_right_reference_passes_the_guard(converted: Path) -> None:
 def test_cached_synthetic_weights_give_the_identity_without_building(monkeypatch) -> None:
     """A repeat: the weights' checksum from the cached state equals the built network's, and
     the network is built only when something asks for it."""
-    import p2o.zoo
     from p2o.converter.export import state_sha256
     from p2o.parity import subject
 
@@ -107,7 +106,7 @@ def test_cached_synthetic_weights_give_the_identity_without_building(monkeypatch
         calls.append(a)
         return create_model(*a, **k)
 
-    monkeypatch.setattr(p2o.zoo, "create_model", counting)
+    monkeypatch.setattr(subject, "create_model", counting)  # the name subject calls
     ref = subject.zoo_reference(NAME)
     assert ref.weights_sha256 == built and calls == []
     assert state_sha256(ref.net) == built and len(calls) == 1

@@ -66,7 +66,12 @@ def test_int8_verify_passes_and_prints_the_accuracy_cost(int8, labelled, capsys)
     assert main([*argv, "--labels", str(labelled)]) == 0
     out = capsys.readouterr().out
     assert "judged by the int8 agreement rule" in out
-    assert f"accuracy cost vs {REFERENCE} fp32" in out
+    assert f"against {REFERENCE} fp32" in out
+    header = next(ln for ln in out.splitlines() if ln.startswith("runtime"))
+    assert header.split() == [  # the rule's own measures, not fp32's element-wise columns
+        *("runtime", "batch", "status", "precision", "mean", "cosine", "min", "cosine"),
+        *("top-1", "agree", "top-5", "contain", "range", "error", "samples"),
+    ]
     assert "64 evaluation crops" in out
     assert f"{REFERENCE} fp32 top-1 100.00%" in out  # labels are the reference's own predictions
     assert "ort-cpu int8: top-1" in out and "openvino int8: top-1" in out

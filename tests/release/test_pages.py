@@ -4,6 +4,8 @@ counts it; the HTML pages carry the numbers, the latency and links that resolve 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -70,6 +72,21 @@ def parse(path: Path) -> Page:
     return p
 
 
+def looks_drawn(page: Path, png: Path) -> None:
+    """Headless Chromium renders ``page`` to something that is not blank (skipped without it)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return  # the HTML checks above still ran; docs/release.md: how to look at a page
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
+         "--window-size=1000,1400", page.resolve().as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert png.is_file(), "chromium wrote no screenshot"
+    data = png.read_bytes()
+    assert len(data) > 20_000, f"a blank page compresses to almost nothing ({len(data)} bytes)"
+
+
 def assert_links_inside(page: Path, dist: Path, links: list[str]) -> None:
     root = dist.resolve()
     for link in links:
@@ -101,8 +118,22 @@ def test_strict_release_with_a_missing_runtime_is_red_and_its_pages_say_why(tmp_
     page = parse(dist / "report.html")
     assert "FAILED" in page.h1
     rows = page.rows()
-    model_row = next(r for r in rows if r.get("model") == MODEL)
+    model_row = next(r for r in rows if r.get("model") == MODEL and "status" in r)
     assert model_row["status"] == "FAILED" and float(model_row["min tol"]) <= 1e-4  # numbers
+    grid = next(r for r in rows if r.get("model") == MODEL and "ort-cuda" in r)  # the grid
+    assert grid["ort-cpu"].startswith("passed ") and float(grid["ort-cpu"].split()[1]) <= 1e-4
+    assert grid["ort-cuda"] == "skipped"
+    html_text = (dist / "report.html").read_text()
+    assert "<td class='passed'>passed" in html_text and "<td class='skipped'>skipped" in html_text
+    assert "latency per model and runtime" in html_text  # the chart, as the bench ran
+    for key in ("date (UTC)", "command", "CPU kernel flags", "tools"):
+        assert f"<th>{key}</th>" in html_text, key
+    assert "strict: yes; bench: yes" in html_text  # words, not Python values
+    release = json.loads((dist / "release.json").read_text())
+    assert release["provenance"]["utc"] and "openvino" in release["tools"]
+    props = {p.get("name") for p in suites[0].iter("property")}
+    assert {"date (UTC)", "command", "tools", "CPU"} <= props
+    looks_drawn(dist / "report.html", tmp_path / "shot.png")
     cpu = next(r for r in rows if r.get("runtime") == "ort-cpu" and r.get("batch") == "1")
     assert cpu["status"] == "passed"
     for col in ("max abs", "min tol", "cosine", "top-1", "top-5"):

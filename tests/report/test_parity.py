@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
 
+from p2o import report
+from p2o.core import provenance
+from p2o.core.results import VerifyResult
 from p2o.core.tolerance import ParityReport, RuntimeResult
+from p2o.report.parity import verify_report
 from tests.report.verify_results import failed, html_of, md_of, ok, out, result, text_of
 
 
@@ -64,3 +69,38 @@ def test_verify_json_with_an_infinite_divergence_is_strict():
     assert (
         json.loads(text, parse_constant=lambda c: pytest.fail(c))["divergence"]["rel_error"] is None
     )
+
+
+def test_provenance_is_in_every_format() -> None:
+    res = result([ok(), failed()])
+    res.provenance = provenance.collect(threads=3, onnx_sha256="ab" * 32, reference="zoo Tiny")
+    page = verify_report(res)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["provenance"]["threads"] == 3 and d["provenance"]["onnx_sha256"] == "ab" * 32
+    assert d["provenance"]["utc"].endswith("+00:00") and d["provenance"]["versions"]["onnx"]
+    assert "openvino" in d["provenance"]["versions"]  # an engine that judged the model
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.fromstring(report.junit.render(page)).iter("property")
+    }
+    assert props["threads"] == "3" and props["ONNX SHA-256"] == "ab" * 32 and props["date (UTC)"]
+    html_page, md = html_of(res), md_of(res)
+    for key in ("date (UTC)", "command", "tools", "CPU", "CPU kernel flags", "ONNX SHA-256"):
+        assert key in html_page and key in md
+    assert (
+        VerifyResult.from_dict(json.loads(json.dumps(res.to_dict()))).provenance == res.provenance
+    )
+
+
+def test_the_verify_page_draws_each_runtime_against_the_tolerance() -> None:
+    page = html_of(result([ok(), failed()]))
+    figure = page[page.index("<figure>") : page.index("</figure>")]
+    svg = ET.fromstring(figure[figure.index("<svg") : figure.index("</svg>") + 6])
+    ns = "{http://www.w3.org/2000/svg}"
+    dots = svg.findall(f".//{ns}circle")
+    assert len(dots) == 2  # one per runtime row
+    colors = {d.get("fill") for d in dots}
+    assert len(colors) == 2  # passed and failed are told apart
+    texts = "".join(t.text or "" for t in svg.iter(f"{ns}text"))
+    assert "tolerance 1.0e-04" in texts and "ort-cpu" in texts and "openvino" in texts
+    assert "Figure: " in md_of(result([ok()]))  # Markdown says where the picture is

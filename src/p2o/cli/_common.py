@@ -84,6 +84,12 @@ def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
     return out
 
 
+EXIT_CODES = (
+    "exit codes: 0 passed; 1 a check failed; 2 usage or environment error (one line);\n"
+    "  3 internal error (a bug in p2o); 130 interrupted (SIGINT); 143 terminated (SIGTERM)"
+)
+
+
 def finish(parser: argparse.ArgumentParser) -> None:
     """Give every subcommand the shared conventions, after the command modules registered.
 
@@ -92,7 +98,7 @@ def finish(parser: argparse.ArgumentParser) -> None:
     """
     for p in [parser, *subparsers_of(parser)]:
         p.description = plain(p.description)
-        p.epilog = plain(p.epilog)
+        p.epilog = "\n\n".join(e for e in (plain(p.epilog), EXIT_CODES) if e)
         p.formatter_class = HelpFormatter
         for action in p._actions:
             action.help = plain(action.help)

@@ -130,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="BLOCK",
         help="widen grouped convolutions to multiples of BLOCK channels with zeros, where that "
-        "costs at most 15%% more channels (16: ONNX Runtime CPU on AVX-512; default 0, off)",
+        "costs at most 15%% more channels (16: ONNX Runtime CPU on AVX-512; 0: off)",
     )
     add_precision_options(p)
     p.add_argument("-o", "--out", metavar="DIR", help="output directory (default p2o-out/NAME)")
@@ -196,12 +196,20 @@ def run(args: argparse.Namespace) -> int:
             f"  align-groups {m.align_groups['block']}: {len(widened)} grouped convs widened "
             f"({', '.join(sizes) or 'none'}), {len(m.align_groups['skipped'])} left alone"
         )
+    reduced = m.precision.get("precision", "fp32") != "fp32"
+    graph = "the fp32 graph (before the precision pass)" if reduced else "written"
     say(
-        f"  written vs paddle2onnx's graph: min tolerance "
+        f"  {graph} vs paddle2onnx's graph: min tolerance "
         f"{m.equivalence['min_tolerance']:.2e} (each pass proved <= {m.equivalence['tolerance']:g})"
     )
     if m.precision:
         say(f"  precision {m.precision['precision']}: {describe_precision(m.precision)}")
+    if reduced:
+        p = m.precision["precision"]
+        say(
+            f"  the {p} artifact is not equal by design: its check is {p}'s agreement rule "
+            f"against Paddle fp32 (`p2o verify --onnx {result.onnx_path} ...`, docs/precision.md)"
+        )
     say(f"  sha256 {m.onnx_sha256}")
     say("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in m.stage_seconds.items()))
     for note in m.notes:

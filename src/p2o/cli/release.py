@@ -2,7 +2,7 @@
 
 ``p2o release merge SHARD_DIR ... --out DIST`` joins the outputs of ``--shard K/N`` jobs.
 Exit code 0 when every model passed, 1 when one failed or errored (``DIST/junit.xml`` counts
-it), 2 for a usage error.
+it), 2 for a usage error, 3 for an internal error, 130/143 when interrupted or terminated.
 """
 
 from __future__ import annotations

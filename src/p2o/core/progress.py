@@ -101,12 +101,19 @@ def _live_display() -> Iterator[Any]:
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.text import Text
+
+        class Count(MofNCompleteColumn):
+            """``done/total`` of a counted task; nothing for a step (no known total)."""
+
+            def render(self, task: Any) -> Text:
+                return Text("") if task.total is None else super().render(task)
 
         _live = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),
-            MofNCompleteColumn(),
+            Count(),
             TimeElapsedColumn(),
             console=_console(),
             transient=True,

@@ -637,6 +637,46 @@ class AccuracyResult(Result):
 
 
 @dataclass(frozen=True)
+class Provenance(Result):
+    """What produced a result (``p2o.core.provenance.collect``): time, command, tools, machine,
+    and the identity of what was judged."""
+
+    utc: str = ""
+    command: str = ""
+    p2o: str = ""
+    git_commit: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    cpu: str = ""
+    cpu_flags: list[str] = field(default_factory=list)
+    logical_cpus: int = 0
+    gpus: list[str] = field(default_factory=list)
+    platform: str = ""
+    threads: int | None = None
+    onnx_sha256: str = ""
+    weights_sha256: str = ""
+    reference: str = ""
+
+    def facts(self) -> dict[str, str]:
+        """Name → text, in reading order, for every report format."""
+        shown = {k: v for k, v in self.versions.items() if v != "not installed"}
+        facts = {
+            "date (UTC)": self.utc,
+            "command": self.command,
+            "p2o": self.p2o + (f" (git {self.git_commit})" if self.git_commit else ""),
+            "tools": ", ".join(f"{k} {v}" for k, v in shown.items() if k != "p2o"),
+            "CPU": f"{self.cpu} ({self.logical_cpus} logical CPUs)",
+            "CPU kernel flags": ", ".join(self.cpu_flags) or "none of AVX2/AVX-512/AMX",
+            "GPU": "; ".join(self.gpus) or "none",
+            "platform": self.platform,
+            "threads": "-" if self.threads is None else str(self.threads),
+            "reference": self.reference,
+            "ONNX SHA-256": self.onnx_sha256,
+            "weights SHA-256": self.weights_sha256,
+        }
+        return {k: v for k, v in facts.items() if v}
+
+
+@dataclass(frozen=True)
 class PrecisionRecord(Result):
     """What a verify run judged in: the artifact's precision, the one asked of the engines,
     the thresholds overridden on the command line, and the agreement rule of each runtime
@@ -682,6 +722,7 @@ class VerifyResult(Verdict, Result):
     accuracy: list[AccuracyResult] = field(default_factory=list)
     """With labelled images: each engine's accuracy and its drop from the reference's."""
     labels: str | None = None
+    provenance: Provenance | None = None
 
     @property
     def status(self) -> Status:
@@ -701,6 +742,7 @@ class VerifyResult(Verdict, Result):
                     "precision": self.precision,
                     "accuracy": self.accuracy,
                     "labels": self.labels,
+                    "provenance": self.provenance,
                 }
             )
         )
@@ -721,6 +763,7 @@ class VerifyResult(Verdict, Result):
             precision=PrecisionRecord.from_dict(d.get("precision") or {}),
             accuracy=[AccuracyResult.from_dict(a) for a in d.get("accuracy") or []],
             labels=d.get("labels"),
+            provenance=Provenance.from_dict(d["provenance"]) if d.get("provenance") else None,
         )
 
 
@@ -936,6 +979,7 @@ class ReleaseSummary(Verdict, Result):
     run: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     format: str = "p2o-release/1"
+    provenance: Provenance | None = None
 
     @property
     def status(self) -> Status:
@@ -956,6 +1000,7 @@ class ReleaseSummary(Verdict, Result):
                 "options": self.options,
                 "run": self.run,
                 "tools": self.tools,
+                "provenance": self.provenance,
                 "models": self.models,
             }
         )

@@ -11,6 +11,7 @@ TOOL_PACKAGES = (
     "paddle2onnx",
     "onnx",
     "onnxruntime",
+    "openvino",
     "onnxsim",
     "onnxslim",
     "numpy",

@@ -33,7 +33,7 @@ from p2o.converter.source import (
     find_paddle_model,
     with_paddle_model,
 )
-from p2o.core import cache, progress
+from p2o.core import cache, progress, provenance
 from p2o.core.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.core.hashing import sha256_file
 from p2o.core.results import AccuracyResult, Status, VerifyResult
@@ -241,6 +241,23 @@ def verify(o: VerifyOptions) -> VerifyResult:
         precision=rules.record(names),
         accuracy=accuracy,
         labels=None if labelled is None else labelled.source,
+        provenance=_provenance(subj, o),
+    )
+
+
+def _provenance(subj: subject.Subject, o: VerifyOptions) -> Any:
+    ref = subj.reference
+    if o.golden is not None:
+        what = f"golden outputs {o.golden}"
+    elif ref is None:
+        what = ""
+    else:
+        what = f"{ref.kind} {ref.name}, Paddle Inference"
+    return provenance.collect(
+        threads=o.threads,
+        onnx_sha256=sha256_file(subj.onnx_path) if subj.onnx_path else "",
+        weights_sha256="" if ref is None else ref.weights_sha256,
+        reference=what,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from p2o import report
+from p2o.core import provenance
 from p2o.core.errors import UsageError
 from p2o.core.files import write_atomic
 from p2o.core.results import ModelRecord, ReleaseSummary, dumps_strict, loads_strict
@@ -55,7 +56,18 @@ def write_aggregates(
     run: dict[str, Any],
 ) -> ReleaseSummary:
 
-    summary = ReleaseSummary(records, round(seconds, 1), options, run, tool_versions())
+    threads = (options or {}).get("threads")
+    summary = ReleaseSummary(
+        records,
+        round(seconds, 1),
+        options,
+        run,
+        tool_versions(),
+        provenance=provenance.collect(
+            threads=threads if isinstance(threads, int) else None,
+            reference="Paddle Inference, per model (each model's record.json: its ONNX SHA-256)",
+        ),
+    )
     page = release_report(summary)
     write_atomic(dist / "SHA256SUMS", checksums(records).encode())
     write_atomic(dist / "junit.xml", report.junit.render(page, name="p2o.release"))

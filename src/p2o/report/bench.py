@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from p2o.core.results import PUBLISHED_LABEL, BenchResult, Status
-from p2o.report.table import Image, Report, Row, Table, status_text
+from p2o.report.table import Figure, Image, Report, Row, Table, status_text
 
 COLUMNS = [
     "runtime",
@@ -137,7 +137,7 @@ def header_lines(result: BenchResult) -> list[str]:
 
 
 def bench_report(result: BenchResult, plot: str | None = None) -> Report:
-    sections: list[Table | Image] = [glance_table(result), measured_table(result)]
+    sections: list[Table | Image | Figure] = [glance_table(result), measured_table(result)]
     if plot:
         sections.append(Image(plot, "latency per runtime and batch size"))
     sections.append(published_table(result))

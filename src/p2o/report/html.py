@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from p2o.core.results import Status
-from p2o.report.table import Image, Report, Row, Table, verdict_word
+from p2o.report.table import Figure, Image, Report, Row, Table, verdict_word
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -17,6 +17,9 @@ STYLE = (
     "td.reason{max-width:48em;font-size:12px;white-space:normal}"
     "img{max-width:100%;border:1px solid #ddd}"
     ".notes{color:#555;font-size:13px}table.published td{color:#555;font-style:italic}"
+    "td.passed{background:#cdeccf}td.failed,td.error{background:#f6c4c4}"
+    "td.skipped{background:#eee;color:#666}figure{margin:.5em 0 1.2em}"
+    "figcaption{font-size:12px;color:#555}table.provenance td{white-space:normal;font-size:12px}"
 )
 CLASS = {
     Status.PASSED: "passed",
@@ -31,6 +34,8 @@ def _cell(r: Row, c: str) -> str:
     if c in r.links:
         text = f"<a href='{html.escape(r.links[c], quote=True)}'>{text}</a>"
     cls = " class='reason'" if c == "reason" else ""
+    if c in r.cell_status:
+        cls = f" class='{CLASS[r.cell_status[c]]}'"
     return f"<td{cls}>{text}</td>"
 
 
@@ -52,7 +57,7 @@ def table_html(t: Table, level: int = 2) -> str:
     parts.append(f"<table{kind}><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>")
     for r in t.rows:
         cells = {**r.cells, "reason": r.reason} if with_reason else r.cells
-        row = Row(cells, links=r.links)
+        row = Row(cells, links=r.links, cell_status=r.cell_status)
         cls = f" class='{CLASS[r.status]}'" if r.status is not None else ""
         parts.append(f"<tr{cls}>" + "".join(_cell(row, c) for c in cols) + "</tr>")
     parts.append("</table>")
@@ -82,6 +87,8 @@ def render(report: Report) -> str:
     for s in report.sections:
         if isinstance(s, Image):
             parts.append(f"<p><img src='{esc(s.src, quote=True)}' alt='{esc(s.alt)}'></p>")
+        elif isinstance(s, Figure):
+            parts.append(f"<figure>{s.svg}<figcaption>{esc(s.alt)}</figcaption></figure>")
         else:
             parts.append(table_html(s))
     if report.notes:
@@ -89,5 +96,10 @@ def render(report: Report) -> str:
             "<ul class='notes'>" + "".join(f"<li>note: {esc(n)}</li>" for n in report.notes)
         )
         parts.append("</ul>")
+    if report.provenance:
+        rows = "".join(
+            f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in report.provenance.items()
+        )
+        parts.append(f"<h2>Provenance</h2><table class='provenance'>{rows}</table>")
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -33,9 +33,13 @@ def _case(suite: ET.Element, classname: str, row: Row) -> str | None:
     return tag
 
 
-def _suite(parent: ET.Element, t: Table) -> None:
+def _suite(parent: ET.Element, t: Table, properties: dict[str, str]) -> None:
     name = t.suite or t.title
     suite = ET.SubElement(parent, "testsuite", name=name)
+    if properties:  # what produced the result (provenance), as JUnit suite properties
+        props = ET.SubElement(suite, "properties")
+        for prop, value in properties.items():
+            ET.SubElement(props, "property", name=prop, value=value)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     key = {"failure": "failures", "error": "errors", "skipped": "skipped"}
     rows = [r for r in t.rows if r.case]
@@ -60,6 +64,6 @@ def render(reports: Report | Iterable[Report], name: str = "p2o") -> bytes:
     for rep in items:
         for t in rep.tables:
             if t.verdict is not None:
-                _suite(root, t)
+                _suite(root, t, rep.provenance)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2o.report.table import Image, Report, Row, Table, verdict_word
+from p2o.report.table import Figure, Image, Report, Row, Table, verdict_word
 
 
 def _cell(r: Row, c: str) -> str:
@@ -39,10 +39,15 @@ def render(report: Report) -> str:
         out.append("")
         if isinstance(s, Image):
             out.append(f"![{s.alt}]({s.src})")
+        elif isinstance(s, Figure):
+            out.append(f"*Figure: {s.alt} (drawn in the HTML report).*")
         else:
             out += table_lines(s)
     if report.notes:
         out += ["", *[f"- note: {n}" for n in report.notes]]
     if report.summary:
         out += ["", f"**{report.summary}**"]
+    if report.provenance:
+        out += ["", "## Provenance", "", "| | |", "|---|---|"]
+        out += [f"| {k} | {v.replace('|', '/')} |" for k, v in report.provenance.items()]
     return "\n".join(out) + "\n"

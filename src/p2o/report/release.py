@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from p2o.core.results import ModelRecord, ReleaseSummary, RuntimeResult, Status
+from p2o.bench.precisions import SEPARATOR, speedups
+from p2o.core.results import (
+    AgreementComparison,
+    ModelRecord,
+    ReleaseSummary,
+    RuntimeResult,
+    Status,
+    verdict,
+)
+from p2o.report import svg
 from p2o.report.bench import bench_report, measured_table
 from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
 from p2o.report.precision import precision_table
-from p2o.report.table import Image, Report, Row, Table, first_line, status_text
+from p2o.report.table import Figure, Image, Report, Row, Table, first_line, status_text
 
 FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json")
 
@@ -94,11 +103,11 @@ def _counts_line(summary: ReleaseSummary) -> str:
     )
 
 
-def _bench_sections(rec: ModelRecord, prefix: str) -> list[Table | Image]:
+def _bench_sections(rec: ModelRecord, prefix: str) -> list[Table | Image | Figure]:
     if rec.bench is None:
         return []
     t = measured_table(rec.bench, f"{rec.model}: latency (ms, this machine)")
-    out: list[Table | Image] = [dataclasses.replace(t, verdict=None)]
+    out: list[Table | Image | Figure] = [dataclasses.replace(t, verdict=None)]
     if rec.bench_plot:
         out.append(Image(prefix + rec.bench_plot, f"{rec.model}: latency per runtime and batch"))
     return out
@@ -109,17 +118,19 @@ def release_report(summary: ReleaseSummary) -> Report:
     o = summary.options or {}
     lines = []
     if o:
+        batches = ", ".join(str(b) for b in o.get("batches") or [])
         lines.append(
             f"tolerance {o.get('tolerance')}; runtimes {', '.join(o.get('runtimes', []))}; "
-            f"batch sizes {o.get('batches')}; strict {o.get('strict')}; bench {o.get('bench')}"
+            f"batch sizes {batches}; strict: {_yes(o.get('strict'))}; "
+            f"bench: {_yes(o.get('bench'))}"
         )
     if summary.tools:
         lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in summary.tools.items()))
-    lines.append("each model's own report: its name in the table below; checksums: SHA256SUMS")
+    lines.append("each model's own report: its name in the tables below; checksums: SHA256SUMS")
     cols = list(summary_row(summary.models[0]).cells) if summary.models else ["model"]
-    sections: list[Table | Image] = [
-        Table("Models", cols, [summary_row(r) for r in summary.models])
-    ]
+    sections: list[Table | Image | Figure] = [grid(summary)] if summary.models else []
+    sections += charts(summary)
+    sections.append(Table("Models", cols, [summary_row(r) for r in summary.models]))
     for rec in summary.models:
         sections.append(model_table(rec, link=_page(rec)))
         sections += [t for t in (precision_table(rec),) if t is not None]
@@ -130,7 +141,103 @@ def release_report(summary: ReleaseSummary) -> Report:
         lines=lines,
         sections=sections,
         summary=_counts_line(summary),
+        provenance={} if summary.provenance is None else summary.provenance.facts(),
     )
+
+
+def _yes(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def _columns(summary: ReleaseSummary) -> list[tuple[str, str]]:
+    """(runtime, precision) of every verified result, runtimes in first-seen order."""
+    seen: dict[tuple[str, str], None] = {}
+    for rec in summary.models:
+        for p, v in [("fp32", rec.verify), *rec.precisions.items()]:
+            for r in [] if v is None else v.report.results:
+                seen[(r.runtime, p)] = None
+    return list(seen)
+
+
+def grid(summary: ReleaseSummary) -> Table:
+    """Models × runtimes (× precision): each cell the worst status over the batch sizes and its
+    min tol (fp32) or mean cosine (reduced precision), the model linking to its page."""
+    cols = _columns(summary)
+    names = {c: c[0] if c[1] == "fp32" else f"{c[0]} {c[1]}" for c in cols}
+    rows = []
+    for rec in summary.models:
+        cells, states = {"model": rec.model}, {}
+        verifies = {"fp32": rec.verify, **rec.precisions}
+        for col in cols:
+            v = verifies.get(col[1])
+            results = [] if v is None else [r for r in v.report.results if r.runtime == col[0]]
+            if not results:
+                cells[names[col]] = "-" if rec.status is Status.PASSED else status_text(rec.status)
+                continue
+            state = verdict(r.status for r in results)
+            if all(r.status is Status.SKIPPED for r in results):
+                state = Status.SKIPPED
+            cells[names[col]] = f"{status_text(state)} {_figure(results, col[1])}".strip()
+            states[names[col]] = state
+        rows.append(Row(cells, None, "", "", None, {"model": _page(rec)}, states))
+    return Table(
+        "Models × runtimes",
+        ["model", *names.values()],
+        rows,
+        notes=[
+            "fp32 cells: the largest min tol over the batch sizes (the smallest tolerance that "
+            "passes); reduced precision: the lowest mean cosine against Paddle fp32"
+        ],
+    )
+
+
+def _figure(results: list[RuntimeResult], precision: str) -> str:
+    if precision == "fp32":
+        tols = [r.min_tolerance for r in results if r.min_tolerance is not None]
+        return fmt(max(tols)) if tols else ""
+    cos = [
+        o.agreement.cosine
+        for r in results
+        for o in r.outputs
+        if isinstance(o, AgreementComparison) and o.agreement is not None
+    ]
+    return f"cos {min(cos):.4f}" if cos else ""
+
+
+def charts(summary: ReleaseSummary) -> list[Table | Image | Figure]:
+    """The latency across models (when bench ran) and speed-up vs accuracy cost (precisions)."""
+    out: list[Table | Image | Figure] = []
+    rows, states = [], []
+    for rec in summary.models:
+        if rec.bench is None:
+            continue
+        for t in rec.bench.timings:
+            if t.batch == min(rec.bench.batches) and SEPARATOR not in t.runtime:
+                p50 = None if t.latency is None else t.latency.p50_ms
+                rows.append((f"{rec.model} {t.runtime}", p50))
+                states.append(t.status)
+    if rows:
+        chart = svg.bars("latency per model and runtime, p50, smallest batch", rows, "ms", states)
+        out.append(Figure(chart, "p50 latency of every model on every runtime (this machine)"))
+    points = []
+    for rec in summary.models:
+        speed = speedups(rec.bench) if rec.bench is not None else {}
+        for p, v in rec.precisions.items():
+            for r in v.report.results:
+                x = speed.get(r.batch or 1, {}).get(f"{r.runtime}{SEPARATOR}{p}")
+                cos = [
+                    o.agreement.cosine
+                    for o in r.outputs
+                    if isinstance(o, AgreementComparison) and o.agreement is not None
+                ]
+                if x is not None and cos:
+                    points.append((f"{rec.model} {r.runtime} {p}", x, min(cos)))
+    if points:
+        chart = svg.scatter(
+            "speed-up vs accuracy cost", points, "speed-up vs the runtime's fp32", "mean cosine"
+        )
+        out.append(Figure(chart, "each reduced precision's speed-up against its mean cosine"))
+    return out
 
 
 def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
@@ -159,7 +266,7 @@ def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
         if v.divergence is not None:
             notes.append(v.divergence.describe())
         notes += v.notes
-    sections: list[Table | Image] = [model_table(rec)]
+    sections: list[Table | Image | Figure] = [model_table(rec)]
     sections += [t for t in (precision_table(rec),) if t is not None]
     if rec.bench is not None:
         page = bench_report(rec.bench, rec.bench_plot)

@@ -28,6 +28,8 @@ class Row:
     seconds: float | None = None
     links: dict[str, str] = field(default_factory=dict)
     """Column name → relative link of that cell."""
+    cell_status: dict[str, Status] = field(default_factory=dict)
+    """Column name → that cell's own outcome (a grid of models × runtimes), coloured."""
 
 
 @dataclass
@@ -57,16 +59,27 @@ class Image:
 
 
 @dataclass
+class Figure:
+    """A chart drawn as inline SVG (``p2o.report.svg``): in the HTML page; other formats say
+    where it is."""
+
+    svg: str
+    alt: str
+
+
+@dataclass
 class Report:
     """A page: title, facts, then tables and images in order, then the verdict line."""
 
     title: str
     verdict: Status | None = None
     lines: list[str] = field(default_factory=list)
-    sections: list[Table | Image] = field(default_factory=list)
+    sections: list[Table | Image | Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     summary: str = ""
     """The verdict line (``PASSED: 2 passed, 0 failed, ...``)."""
+    provenance: dict[str, str] = field(default_factory=dict)
+    """What produced it (``Provenance.facts()``): a section of Markdown/HTML, JUnit properties."""
 
     @property
     def tables(self) -> list[Table]:

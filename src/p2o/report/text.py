@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2o.report.table import Image, Report, Table
+from p2o.report.table import Figure, Image, Report, Table
 
 
 def table_lines(t: Table) -> list[str]:
@@ -37,6 +37,8 @@ def render(report: Report) -> str:
     for s in report.sections:
         if isinstance(s, Image):
             lines.append(f"plot: {s.src}")
+        elif isinstance(s, Figure):
+            continue  # a picture: in the HTML report
         else:
             lines += table_lines(s)
     lines += [f"note: {n}" for n in report.notes]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from p2o import __version__
+import p2o
 from p2o.core import cache, progress
 from p2o.core.errors import EnvironmentProblem, UsageError, WeightsError
 from p2o.core.hashing import sha256_file
@@ -263,7 +263,7 @@ def _synthetic_key(architecture: str, seed: int) -> dict[str, Any]:
     return {
         "architecture": architecture,
         "seed": seed,
-        "p2o": __version__,
+        "p2o": p2o.__version__,  # read at call time (a test stands in another version)
         "code": synthesis_code_digest(),
         "paddle": metadata.version("paddlepaddle"),
         "skimage": metadata.version("scikit-image"),
