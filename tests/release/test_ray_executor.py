@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -195,6 +196,14 @@ def test_ray_release_equals_the_local_one(cluster, tmp_path):
     # both nodes ran a model: the per-node progress names each with a finished model
     assert f"{second.node_id[:8]} (127.0.0.1): 0 running, 1 done" in on_ray.stderr
     assert f"{c.head_node.node_id[:8]} (127.0.0.1): 0 running, 1 done" in on_ray.stderr
+
+    # --resume: a finished model is kept, a missing one is built again on the cluster
+    shutil.rmtree(tmp_path / "ray" / "ReXNet_1_0")
+    again = _release(tmp_path / "ray", models, c.address, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "RegNetX_200MF: up to date (resumed)" in again.stderr
+    assert "ReXNet_1_0: passed" in again.stderr
+    assert _sums(tmp_path / "ray") == _sums(tmp_path / "local")
 
 
 @pytest.mark.slow
