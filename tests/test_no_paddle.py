@@ -133,6 +133,7 @@ def golden_commands(f: dict[str, Path]) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", [True, False], ids=["paddle-blocked", "paddle-installed"])
 def test_golden_side_imports_no_paddle(files: dict[str, Path], tmp_path: Path, block: bool):
     for name, args in golden_commands(files).items():
@@ -201,6 +202,7 @@ def test_the_onnx_side_installs_without_paddle():
     assert {"onnxruntime", "openvino"} <= cpu and ("p2o" in cpu or "paddlepaddle" in cpu)
 
 
+@pytest.mark.slow
 def test_a_zoo_reference_needs_paddle_even_when_its_cache_is_full(tmp_path, monkeypatch):
     """Weights and Paddle outputs in the cache: still one line saying what to install, as on
     an empty cache (the verdict does not depend on what the cache holds)."""

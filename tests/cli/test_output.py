@@ -61,6 +61,7 @@ def tiny_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_convert_prints_the_path_and_its_summary_on_stderr(tiny_model, tmp_path, capsys):
     out, err = run(capsys, "convert", "--paddle-model", str(tiny_model), "-o", str(tmp_path / "a"))
     assert out == f"{tmp_path / 'a' / 'model.onnx'}\n"
@@ -82,6 +83,7 @@ def tiny_onnx(tiny_model, tmp_path_factory):
     return out / "model.onnx"
 
 
+@pytest.mark.slow
 def test_verify_table_on_stdout_progress_on_stderr(tiny_model, tiny_onnx, capsys):
     args = ["verify", "--onnx", str(tiny_onnx), "--paddle-model", str(tiny_model)]
     args += ["--runtimes", "ort-cpu", "--batch", "1"]

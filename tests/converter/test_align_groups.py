@@ -124,6 +124,7 @@ def generous(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pass_, "DEFAULT_MAX_GROWTH", 2.0)
 
 
+@pytest.mark.slow
 def test_convert_with_align_groups_writes_a_verified_model(generous: None, tmp_path: Path) -> None:
     res = convert(
         ConvertOptions("RegNetX_200MF", out_dir=tmp_path / "RegNetX_200MF", align_groups=16)
@@ -157,6 +158,7 @@ def test_convert_with_align_groups_writes_a_verified_model(generous: None, tmp_p
     assert code == 0
 
 
+@pytest.mark.slow
 def test_convert_refuses_an_aligned_model_whose_outputs_changed(
     generous: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -176,6 +178,7 @@ def test_bad_block_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert not (tmp_path / "model.onnx").exists()
 
 
+@pytest.mark.slow
 def test_verify_and_bench_do_not_reuse_an_aligned_conversion_as_the_default(
     generous: None, tmp_path: Path
 ) -> None:

@@ -97,6 +97,7 @@ def test_relative_folder_converts_and_verifies(byom: Path, tmp_path: Path, work:
         ("no-params", r"inference.json: no parameters beside it"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files_are_exit_2_naming_the_file(
     byom: Path, tmp_path: Path, work: Path, capsys, damage: str, why: str
 ):

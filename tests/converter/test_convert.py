@@ -33,6 +33,7 @@ def _ort(path, x):
     return simplify.ort_run(onnx.load(str(path)), {"x": x})[0]
 
 
+@pytest.mark.slow
 def test_manifest_describes_the_artifact(converted):
     m = Manifest.load(converted.manifest_path)
     data = converted.onnx_path.read_bytes()
@@ -61,6 +62,7 @@ def test_onnx_computes_what_paddle_computes(converted, tmp_path):
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_same_inputs_give_identical_bytes(converted, tmp_path):
     again = convert(ConvertOptions(NAME, out_dir=tmp_path / "again"))
     assert again.onnx_path.read_bytes() == converted.onnx_path.read_bytes()
@@ -89,6 +91,7 @@ def test_refuses_to_overwrite_and_bad_options_write_nothing(converted, tmp_path)
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_a_simplifier_that_changes_outputs_is_caught(tmp_path, monkeypatch):
     real = simplify.simplify
 
@@ -107,12 +110,14 @@ def test_a_simplifier_that_changes_outputs_is_caught(tmp_path, monkeypatch):
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
+@pytest.mark.slow
 def test_fixed_batch(tmp_path):
     res = convert(ConvertOptions(NAME, out_dir=tmp_path / "b2", batch=2, simplifier="onnxslim"))
     assert res.manifest.inputs[0].shape == [2, 3, 224, 224]
     assert _ort(res.onnx_path, sample_batch(2)).shape == (2, 1000)
 
 
+@pytest.mark.slow
 def test_legacy_pdmodel_directory(tmp_path):
     import paddle
 
@@ -150,6 +155,7 @@ def test_child_is_fenced_off_from_pip_and_network():
     assert env["https_proxy"].startswith("http://127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_cli_convert_json_and_errors(tmp_path, capsys):
     from p2o.cli import main
 

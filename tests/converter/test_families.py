@@ -14,6 +14,7 @@ from tests.families import ONE_PER_FAMILY
 from tests.numerics import assert_parity
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_converts_with_defaults(name, tmp_path):
     res = convert(ConvertOptions(name, out_dir=tmp_path / name))

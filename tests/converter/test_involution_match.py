@@ -39,6 +39,7 @@ def _involutions(path: Path) -> list[onnx.NodeProto]:
     return [n for n in model.graph.node if (n.domain, n.op_type) == (op.DOMAIN, op.OP_TYPE)]
 
 
+@pytest.mark.slow
 def test_the_unfold_lowering_is_recognised_and_mapped(mapped: pipeline.ConversionResult) -> None:
     m = mapped.manifest
     nodes = _involutions(mapped.onnx_path)
@@ -54,6 +55,7 @@ def test_the_unfold_lowering_is_recognised_and_mapped(mapped: pipeline.Conversio
     assert own.manifest.node_counts["simplified"] == m.node_counts["simplified"]
 
 
+@pytest.mark.slow
 def test_the_mapped_foreign_model_matches_paddle(
     mapped: pipeline.ConversionResult, foreign: Path
 ) -> None:
@@ -69,11 +71,13 @@ def test_the_mapped_foreign_model_matches_paddle(
     assert res.exit_code == 0
 
 
+@pytest.mark.slow
 def test_unfold_mode_keeps_the_lowering(foreign: Path, tmp_path: Path) -> None:
     res = convert(ConvertOptions(paddle_model=foreign, out_dir=tmp_path / "u", involution="unfold"))
     assert not _involutions(res.onnx_path) and not res.manifest.custom_ops
 
 
+@pytest.mark.slow
 def test_a_misread_configuration_is_never_shipped(
     foreign: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,6 +102,7 @@ def test_a_misread_configuration_is_never_shipped(
     assert res.manifest.equivalence["mapping_max_rel"] is None
 
 
+@pytest.mark.slow
 def test_a_broken_marked_mapping_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

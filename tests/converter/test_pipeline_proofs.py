@@ -32,6 +32,7 @@ def test_a_stage_that_runs_twice_keeps_both_timings(monkeypatch: pytest.MonkeyPa
     assert stages.seconds == {"check": 4.0, "simplify": 0.5}
 
 
+@pytest.mark.slow
 def test_the_second_checker_call_is_a_check_failure_not_a_crash(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -61,6 +62,7 @@ def _scale_output_in_place(model: onnx.ModelProto, factor: float) -> None:
     )
 
 
+@pytest.mark.slow
 def test_align_groups_without_simplifier_is_still_proved(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -77,6 +79,7 @@ def test_align_groups_without_simplifier_is_still_proved(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_identity_is_in_the_metadata_and_deterministic(tmp_path: Path) -> None:
     a = convert(ConvertOptions(NAME, out_dir=tmp_path / "a", simplifier="none"))
     b = convert(ConvertOptions(NAME, out_dir=tmp_path / "b", simplifier="none"))

@@ -84,6 +84,7 @@ def test_fp16_keeps_fp32_io_and_stays_close() -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-2 * np.abs(ref).max())
 
 
+@pytest.mark.slow
 def test_int8_is_qdq_deterministic_and_records_calibration() -> None:
     model = small_classifier()
     opts = PrecisionOptions("int8", calibration_count=8)

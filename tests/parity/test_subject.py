@@ -28,6 +28,7 @@ def _save_weights(seed: int, path: Path) -> None:
     paddle.save(create_model(NAME, seed=seed).state_dict(), str(path))
 
 
+@pytest.mark.slow
 def test_changed_weights_at_the_same_path_are_converted_again(tmp_path: Path) -> None:
     weights = tmp_path / "w.pdparams"
     work = tmp_path / "work"
@@ -46,6 +47,7 @@ def test_changed_weights_at_the_same_path_are_converted_again(tmp_path: Path) ->
     assert sha1 != sha0
 
 
+@pytest.mark.slow
 def test_a_file_with_anothers_identity_is_refused_in_one_line(
     converted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,6 +87,7 @@ BREAKERS = {
 }
 
 
+@pytest.mark.slow
 def test_the_intact_conversion_passes(raw, paddle_dir):
     code = main(
         [
@@ -125,6 +126,7 @@ def test_a_broken_conversion_fails(raw, paddle_dir, tmp_path, breaker, capsys):
     assert all(r["status"] in ("failed", "error") for r in out["results"])
 
 
+@pytest.mark.slow
 def test_softmax_axis_changed_fails(tmp_path):
     import paddle
 
@@ -195,6 +197,7 @@ def test_skipped_input_normalization_fails(tmp_path, raw):
     assert res.exit_code == 1
 
 
+@pytest.mark.slow
 def test_failure_names_the_first_diverging_layer(raw, tmp_path):
     m = onnx.load(str(raw))
     break_conv_weight(m)
@@ -210,6 +213,7 @@ def test_failure_names_the_first_diverging_layer(raw, tmp_path):
     assert (d.onnx_op, d.onnx_node) == ("Conv", broken_node), d.describe()
 
 
+@pytest.mark.slow
 def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
     g = tmp_path / "golden.npz"
     res = verify(
@@ -247,6 +251,7 @@ PreProcess:
 """
 
 
+@pytest.mark.slow
 def test_golden_identity_refuses_another_onnx_file(raw, paddle_dir, tmp_path, capsys):
     g = tmp_path / "golden.npz"
     verify(
@@ -383,6 +388,7 @@ def simplified(tmp_path_factory):
     return convert(ConvertOptions(NAME, out_dir=d / NAME)).onnx_path
 
 
+@pytest.mark.slow
 def test_localizer_speaks_on_the_scale_of_the_tolerance(simplified):
     """--tolerance 0 on a correct conversion fails (float noise), but the localizer's "off by"
     is the rule's own measure: it names noise, not a fused layer's unrelated tensor (0.674)."""

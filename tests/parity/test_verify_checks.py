@@ -32,6 +32,7 @@ def paddle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_unsupported_precision_is_skipped_with_the_reason(
     onnx_path: Path, paddle_dir: Path
 ) -> None:
@@ -52,6 +53,7 @@ def test_unsupported_precision_is_skipped_with_the_reason(
         PaddleRunner(paddle_dir, precision="fp16")
 
 
+@pytest.mark.slow
 def test_the_paddle_reference_runs_once_per_sample(
     onnx_path: Path, paddle_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from p2o.zoo import list_models, model_info, registry
 from p2o.zoo.weights import _classifier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_state_dict_layout_equals_paddleclas(name):
     model = registry.build(name)

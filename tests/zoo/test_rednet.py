@@ -54,6 +54,7 @@ def test_involution_layer_shapes_and_attributes() -> None:
     assert layer(x).shape == [1, 32, 7, 7]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models("RedNet*"))
 def test_layout_matches_paddleclas(name: str) -> None:
     assert layout_mismatches(rednet.build(name).state_dict(), name) == []

@@ -54,6 +54,7 @@ def test_stride2_groups_are_independent(vd: bool) -> None:
     assert _support(_positive_block(2, vd=vd), size=17, pixel=8) == [4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_layout_and_residual_norms(arch: str) -> None:
     model = res2net.build(arch)
@@ -63,6 +64,7 @@ def test_layout_and_residual_norms(arch: str) -> None:
     assert [n.weight.shape[0] for n in norms[-3:]] == [2048] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["Res2Net50_26w_4s", "Res2Net50_vd_26w_4s"])
 def test_forward_shape(arch: str) -> None:
     model = res2net.build(arch, num_classes=10)

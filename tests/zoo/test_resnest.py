@@ -107,6 +107,7 @@ def test_radix_weights_sum_to_one() -> None:
     assert_parity(out, first_split, OP_TOLERANCE)
 
 
+@pytest.mark.slow
 def test_forward_shape_and_avd_first_downsampling() -> None:
     model = registry.build("ResNeSt50_fast_1s1x64d", num_classes=7)
     model.eval()

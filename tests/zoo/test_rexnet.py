@@ -11,6 +11,7 @@ from p2o.zoo.registry import layout_mismatches, list_models
 from tests.numerics import assert_parity
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models("ReXNet*"))
 def test_layout_matches_paddleclas(name: str) -> None:
     assert layout_mismatches(rexnet.build(name).state_dict(), name) == []

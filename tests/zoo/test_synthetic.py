@@ -20,6 +20,7 @@ def images():
     return sample_batch()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_trained_like_and_well_conditioned(name, images, tmp_path):
     net = create_model(name)

@@ -219,10 +219,12 @@ def charts(summary: ReleaseSummary) -> list[Table | Image | Figure]:
     if rows:
         chart = svg.bars("latency per model and runtime, p50, smallest batch", rows, "ms", states)
         out.append(Figure(chart, "p50 latency of every model on every runtime (this machine)"))
-    points = []
+    points: list[tuple[str, float, float, Status | None]] = []
+    rules = set()
     for rec in summary.models:
         speed = speedups(rec.bench) if rec.bench is not None else {}
         for p, v in rec.precisions.items():
+            rules |= {r for r in v.precision.rules.values() if r is not None}
             for r in v.report.results:
                 x = speed.get(r.batch or 1, {}).get(f"{r.runtime}{SEPARATOR}{p}")
                 cos = [
@@ -231,10 +233,20 @@ def charts(summary: ReleaseSummary) -> list[Table | Image | Figure]:
                     if isinstance(o, AgreementComparison) and o.agreement is not None
                 ]
                 if x is not None and cos:
-                    points.append((f"{rec.model} {r.runtime} {p}", x, min(cos)))
+                    points.append((f"{rec.model} {r.runtime} {p}", x, min(cos), r.status))
     if points:
+        rule = min(rules, key=lambda r: r.min_cosine, default=None)
+        floor = (
+            None
+            if rule is None
+            else (f"{rule.precision} rule: mean cosine >= {rule.min_cosine:g}", rule.min_cosine)
+        )
         chart = svg.scatter(
-            "speed-up vs accuracy cost", points, "speed-up vs the runtime's fp32", "mean cosine"
+            "speed-up vs accuracy cost",
+            points,
+            "speed-up vs the runtime's fp32 (same interleaved run)",
+            "mean cosine against Paddle fp32",
+            floor,
         )
         out.append(Figure(chart, "each reduced precision's speed-up against its mean cosine"))
     return out

@@ -140,16 +140,19 @@ def bars(
 
 def scatter(
     title: str,
-    points: Sequence[tuple[str, float, float]],
+    points: Sequence[tuple[str, float, float, Status | None]],
     x_label: str,
     y_label: str,
+    floor: tuple[str, float] | None = None,
 ) -> str:
-    """Labelled points (x, y), linear axes from their ranges (e.g. speed-up vs accuracy cost)."""
-    height, left, top = 320, 70, 30
-    bottom = height - 40
-    good = [(n, a, b) for n, a, b in points if math.isfinite(a) and math.isfinite(b)]
-    xs, ys = [p[1] for p in good] or [0.0, 1.0], [p[2] for p in good] or [0.0, 1.0]
-    x0, x1 = min(0.0, min(xs)), (max(xs) * 1.1) or 1.0
+    """Labelled points (x, y) coloured by status, linear axes from their ranges, and an optional
+    horizontal threshold (``floor``: a rule's minimum). Labels alternate above and below."""
+    height, left, top = 340, 70, 48
+    bottom = height - 44
+    good = [p for p in points if math.isfinite(p[1]) and math.isfinite(p[2])]
+    xs = [p[1] for p in good] or [0.0, 1.0]
+    ys = [p[2] for p in good] + ([floor[1]] if floor else []) or [0.0, 1.0]
+    x0, x1 = min(0.0, min(xs)), (max(xs) * 1.15) or 1.0
     y0, y1 = min(ys), max(ys)
     pad = max(0.1 * (y1 - y0), 1e-3)
     y0, y1 = y0 - pad, y1 + pad
@@ -163,16 +166,23 @@ def scatter(
     grey = {"fill": "#555"}
     body = [
         _text(left, 16, title, font_weight=600),
+        _text(left, 34, f"y: {y_label}", **grey),
         _line(left, bottom, WIDTH - RIGHT, bottom, stroke="#555"),
         _line(left, top, left, bottom, stroke="#555"),
-        _text(WIDTH - RIGHT, bottom + 30, x_label, text_anchor="end", **grey),
-        _text(left - 8, top - 8, y_label, **grey),
-        _text(left, bottom + 14, f"{x0:.2g}", text_anchor="middle", **grey),
-        _text(WIDTH - RIGHT, bottom + 14, f"{x1:.2g}", text_anchor="end", **grey),
+        _text(WIDTH - RIGHT, bottom + 32, f"x: {x_label}", text_anchor="end", **grey),
+        _text(left, bottom + 16, f"{x0:.2g}", text_anchor="middle", **grey),
+        _text(WIDTH - RIGHT, bottom + 16, f"{x1:.2g}", text_anchor="end", **grey),
         _text(left - 6, bottom, f"{y0:.4g}", text_anchor="end", **grey),
         _text(left - 6, top + 4, f"{y1:.4g}", text_anchor="end", **grey),
     ]
-    for label, vx, vy in good:
-        body.append(_dot(px(vx), py(vy), "#1565c0", f"{label}: {vx:.3g}, {vy:.4g}"))
-        body.append(_text(px(vx) + 7, py(vy) + 4, label, font_size=11))
+    if floor is not None:
+        dash = {"stroke": LINE_COLORS[0], "stroke_width": 2, "stroke_dasharray": "5,3"}
+        body.append(_line(left, py(floor[1]), WIDTH - RIGHT, py(floor[1]), **dash))
+        body.append(_text(WIDTH - RIGHT, py(floor[1]) - 5, floor[0], text_anchor="end",
+                          fill=LINE_COLORS[0]))  # fmt: skip
+    for i, (label, vx, vy, status) in enumerate(sorted(good, key=lambda p: p[1])):
+        color = COLOR.get(status, "#1565c0") if status is not None else "#1565c0"
+        body.append(_dot(px(vx), py(vy), color, f"{label}: {vx:.3g}, {vy:.4g}"))
+        dy = -9 if i % 2 == 0 else 15
+        body.append(_text(px(vx), py(vy) + dy, label, font_size=11, text_anchor="middle"))
     return _svg(height, body, title)
