@@ -136,3 +136,30 @@ def test_convert_and_verify(name: str, build_dir: Path) -> None:
         assert max(outcome.min_tolerance.values()) > report["tolerance"]
     else:
         assert max(outcome.min_tolerance.values()) <= report["tolerance"]
+
+
+def test_only_backbone_files_are_unpacked_and_nothing_downloads(build_dir: Path) -> None:
+    import sys
+
+    wheel = pa.find_wheel()
+    assert wheel is not None
+    make = pa.builder("ResNet18_vd", wheel, build_dir / ".paddleclas")
+    assert make.__module__ == f"{pa.PACKAGE}.arch.backbone.legendary_models.resnet"
+    root = pa.unpack(wheel, build_dir / ".paddleclas")
+    files = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts  # Python's own, written on import
+    ]
+    assert files and all(f.startswith("arch/backbone/") and f.endswith(".py") for f in files)
+    assert not any(m == "ppcls" or m.startswith("ppcls.") for m in sys.modules)
+    assert not any(m.startswith(f"{pa.PACKAGE}.data") for m in sys.modules)  # no loaders
+    with pytest.raises(RuntimeError, match="never loads pretrained"):
+        make(pretrained=True)
+
+
+def test_missing_wheel_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(pa.WHEEL_ENV, str(tmp_path / "nope.whl"))
+    reason = pa.missing_reason()
+    assert reason is not None and "nope.whl" in reason and "\n" not in reason
+    assert pa.find_wheel() is None

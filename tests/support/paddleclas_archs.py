@@ -149,9 +149,7 @@ def unpack(wheel: Path, cache_dir: Path) -> Path:
         with zipfile.ZipFile(wheel) as zf:
             for name in zf.namelist():
                 inner = name.removeprefix("paddleclas/")
-                wanted = (
-                    inner.startswith("ppcls/arch/backbone/") or inner == "ppcls/utils/logger.py"
-                )
+                wanted = inner.startswith("ppcls/arch/backbone/")
                 if not wanted or not name.endswith(".py") or ".." in Path(inner).parts:
                     continue
                 out = tmp / inner
