@@ -38,11 +38,44 @@ def _pytest(session: nox.Session, *default: str) -> None:
     session.run("pytest", *(session.posargs or default))
 
 
+PADDLECLAS = "paddleclas==2.6.0"  # model code of tests/support/paddleclas_archs.py
+
+
+def paddleclas_wheel(session: nox.Session, required: bool) -> None:
+    """Download PaddleClas's wheel (never installed: the tests import its backbone files from
+    an unpacked copy) into the session's tmp dir and point ``$P2O_PADDLECLAS_WHEEL`` at it.
+    Offline and not ``required``: the PaddleClas tests skip."""
+    dest = Path(session.create_tmp()) / "paddleclas"
+    codes = [0] if required else [0, 1, 2]
+    session.run(
+        "python", "-m", "pip", "download", "--no-deps", PADDLECLAS, "-d", str(dest),
+        "-q", success_codes=codes, silent=not required,
+    )  # fmt: skip
+    wheels = sorted(dest.glob("paddleclas-*.whl"))
+    if wheels:
+        session.env["P2O_PADDLECLAS_WHEEL"] = str(wheels[-1])
+    elif required:
+        session.error(f"pip download {PADDLECLAS} left no wheel in {dest}")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite with pytest (extra arguments go to pytest: `nox -s tests -- -k zoo`)."""
+    """Run the test suite: the quick tier first (no whole-model conversion; fails fast), then
+    the slow one (extra arguments replace both and go to pytest: `nox -s tests -- -k zoo`)."""
     session.install(*pinned(session), "-e", ".[cpu,dev]")
-    _pytest(session, "-q")
+    paddleclas_wheel(session, required=False)  # a quick few PaddleClas architectures
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    session.run("pytest", "-q", "-m", "not slow")
+    session.run("pytest", "-q", "-m", "slow")
+
+
+@nox.session(python=PYTHON, default=False)
+def quick(session: nox.Session) -> None:
+    """The quick tier alone: every test but the slow ones (no whole-model conversion)."""
+    session.install(*pinned(session), "-e", ".[cpu,dev]")
+    _pytest(session, "-q", "-m", "not slow")
 
 
 @nox.session(python=PYTHONS, default=False)
@@ -88,8 +121,8 @@ def wheel(session: nox.Session) -> None:
 def constraints(session: nox.Session) -> None:
     """Rewrite constraints.txt (3.11) or constraints-py310.txt (3.10) from the newest versions
     the ranges allow; run the tests next."""
-    session.install("--upgrade", "-e", ".[cpu,dev]")
-    text = session.run("python", ".ci/freeze_constraints.py", silent=True)
+    session.install("--upgrade", "-e", ".[cpu,dev,ray]")  # ray: an extra tested in `nox -s ray`
+    text = session.run("python", ".ci/freeze_constraints.py", "cpu", "dev", "ray", silent=True)
     Path(constraints_file(session.python)).write_text(str(text))
 
 
@@ -108,6 +141,20 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy."""
     session.install(*pinned(session), "-e", ".[cpu,dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON, default=False)
+def byom(session: nox.Session) -> None:
+    """PaddleClas's own architectures (26, tests/support/paddleclas_archs.py) through convert
+    and verify: the slow matrix. Downloads the paddleclas wheel (model code, never installed).
+
+    Extra arguments go to pytest (`nox -s byom -- -k Swin`); the Markdown table instead:
+    `python benchmarks/byom_matrix.py` with $P2O_PADDLECLAS_WHEEL set.
+    """
+    session.install(*pinned(session), "-e", ".[cpu,dev]")
+    paddleclas_wheel(session, required=True)
+    session.env["P2O_PADDLECLAS_MATRIX"] = "all"
+    session.run("pytest", "-q", "tests/byom", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -145,3 +192,16 @@ def gpu(session: nox.Session) -> None:
     session.run("p2o", "runtimes")
     args = session.posargs or ["--model", "RegNetX_200MF"]
     session.run("p2o", "verify", *args, "--runtimes", "ort-cpu,ort-cuda,ort-trt")
+
+
+@nox.session(python=PYTHON, default=False)
+def ray(session: nox.Session) -> None:
+    """`p2o release --executor ray` on a two-node Ray cluster on this machine (127.0.0.1 only):
+    tests/release/test_ray_executor.py with the `ray` extra, slow tests included (~2 min).
+
+    Extra arguments go to pytest (`nox -s ray -- -k kill`); the wall-clock comparison with the
+    local executor: `python benchmarks/release_ray.py` in this session's environment.
+    """
+    session.install(*pinned(session), "-e", ".[cpu,dev,ray]")
+    session.env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray keeps to the loopback
+    _pytest(session, "-q", "tests/release/test_ray_executor.py")
