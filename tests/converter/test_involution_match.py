@@ -85,14 +85,14 @@ def test_a_misread_configuration_is_never_shipped(
     the conversion keeps paddle2onnx's (correct) lowering, saying so."""
     real = ops.REGISTRY["involution"]
 
-    def halve_groups(model: onnx.ModelProto) -> list[Lowering]:
+    def halve_groups(model: onnx.ModelProto, program: Path | None) -> list[Lowering]:
         return [
             Lowering(
                 f.x, f.kernel, f.out, f.kernel_size, f.stride, f.groups // 2, f.group_channels * 2
             )
             if f.groups % 2 == 0
             else f
-            for f in real.find(model)
+            for f in real.find(model, program)
         ]
 
     monkeypatch.setitem(ops.REGISTRY, "involution", dataclasses.replace(real, find=halve_groups))

@@ -181,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"  preprocessing: {pp['source']}, input {'x'.join(map(str, pp['input_shape']))}")
     say(f"  nodes: {counts}")
     for op in m.custom_ops:
+        if not op["domain"]:  # a correction in standard ops
+            say(f"  corrected {op['op_type']} x{op['count']}: {op.get('function', '')}")
+            continue
         bodies = ", ".join(f"{k} x{v}" for k, v in op.get("bodies", {}).items())
         say(f"  custom op {op['domain']}::{op['op_type']} x{op['count']} (bodies: {bodies})")
     if m.equivalence.get("mapping_max_rel") is not None:

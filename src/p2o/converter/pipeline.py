@@ -252,8 +252,13 @@ class _Proof:
             self.proofs[stage] = eq.to_dict()
         return eq
 
+    def rebase(self, model: onnx.ModelProto, stage: str, eq: simplify.Equivalence) -> None:
+        """A correction (proved on its own terms): later passes are proved against it."""
+        self.first = self.outputs = simplify.ort_run(model, self.feed)
+        self.proofs[stage] = eq.to_dict()
+
     def overall(self) -> simplify.Equivalence:
-        """The written model's outputs against paddle2onnx's graph."""
+        """The written model's outputs against paddle2onnx's graph (after its corrections)."""
         return simplify.outputs_equal(self.first, self.outputs)
 
 
@@ -274,11 +279,43 @@ def _map_one(
     marked: list[dict[str, int]],
     mode: str,
     target: str,
+    program: Path | None,
 ) -> list[dict[str, int]]:
     if marked:
         return marked[: mapping.map_marked(model, marked, target)]
-    found = mapping.find(model) if mode == "function" else []
+    found = mapping.find(model, program) if mode == "function" else []
     return mapping.map_found(model, found, target) if found else []
+
+
+def _correct(
+    mapping: ops.OpMapping,
+    mapped: _Mapped,
+    program: Path | None,
+    proof: _Proof,
+    notes: list[str],
+    target: str,
+) -> None:
+    """A correcting mapping, applied only when its own proof holds (else a note)."""
+    found = mapping.find(mapped.model, program)
+    if not found or mapping.prove is None:
+        return
+    trial = onnx.ModelProto()
+    trial.CopyFrom(mapped.model)
+    configs = mapping.map_found(trial, found, target)
+    eq = mapping.prove(trial, found, proof.feed)
+    if not eq:
+        notes.append(
+            f"{mapping.name}: {len(found)} lowerings to correct, but the correction was not "
+            f"proved ({eq.describe()}): kept paddle2onnx's graph"
+        )
+        return
+    mapped.model.CopyFrom(trial)
+    mapped.configs[mapping.name] = configs
+    proof.rebase(mapped.model, f"map_ops.{mapping.name}", eq)
+    notes.append(
+        f"{mapping.name}: paddle2onnx wrote {len(configs)} op(s) in the {mapping.lowering}; "
+        f"corrected, and proved against the definition (min tolerance {eq.min_tolerance:.2e})"
+    )
 
 
 def _map_ops(
@@ -288,13 +325,33 @@ def _map_ops(
     proof: _Proof,
     notes: list[str],
     target: str = "cpu",
+    program: Path | None = None,
 ) -> _Mapped:
-    """Every op mapping (p2o's markers, else recognised lowerings), proved against the input."""
+    """Every op mapping (p2o's markers, else recognised lowerings), proved against the input;
+    then the correcting mappings, each proved against its own definition."""
+    mapped = _map_equal(onnx_model, marks, mode, proof, notes, target, program)
+    for mapping in ops.REGISTRY.values():
+        if mapping.corrects:
+            _correct(mapping, mapped, program, proof, notes, target)
+    return mapped
+
+
+def _map_equal(
+    onnx_model: onnx.ModelProto,
+    marks: dict[str, list[dict[str, int]]],
+    mode: str,
+    proof: _Proof,
+    notes: list[str],
+    target: str,
+    program: Path | None,
+) -> _Mapped:
+    """The mappings that keep the numbers, proved equal to paddle2onnx's graph together."""
     before = onnx.ModelProto()
     before.CopyFrom(onnx_model)
     configs = {
-        m.name: _map_one(m, onnx_model, marks.get(m.name, []), mode, target)
+        m.name: _map_one(m, onnx_model, marks.get(m.name, []), mode, target, program)
         for m in ops.REGISTRY.values()
+        if not m.corrects
     }
     mapped = _Mapped(onnx_model, {k: v for k, v in configs.items() if v})
     if not mapped.count:
@@ -486,7 +543,13 @@ def _run_passes(
         proof = _Proof(onnx_model, feed)  # markers are Clips at ±2e38: identities
     with stages("map_ops"):
         mapped = _map_ops(
-            onnx_model, src.marks, options["involution"], proof, notes, options["involution_body"]
+            onnx_model,
+            src.marks,
+            options["involution"],
+            proof,
+            notes,
+            options["involution_body"],
+            src.files.model_file,
         )
     counts["mapped"] = len(mapped.model.graph.node)
     with stages("check"):

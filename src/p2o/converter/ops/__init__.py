@@ -28,7 +28,7 @@ def _discover() -> dict[str, OpMapping]:
 
 
 REGISTRY: dict[str, OpMapping] = _discover()
-DOMAINS = tuple(sorted({m.domain for m in REGISTRY.values()}))
+DOMAINS = tuple(sorted({m.domain for m in REGISTRY.values() if m.domain}))  # custom ones
 TARGETS = tuple(dict.fromkeys(t for m in REGISTRY.values() for t in m.targets))
 
 

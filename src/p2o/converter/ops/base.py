@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from onnx import ModelProto
+
+from p2o.converter.simplify import Equivalence
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,14 @@ class OpMapping:
     ``mark``: at export, a context in which a zoo network's layers of this op mark their
     boundaries in the program (yields one config per layer; none: ``[]``);
     ``map_marked``: replace each marked lowering by the op (returns how many);
-    ``find`` + ``map_found``: recognise paddle2onnx's lowering in an unmarked model and map it
-    (returns the configs mapped); ``describe``: the manifest's ``custom_ops`` entry.
+    ``find`` + ``map_found``: recognise paddle2onnx's lowering in an unmarked model (with the
+    Paddle program's path, for what only the program says) and map it (returns the configs
+    mapped); ``describe``: the manifest's ``custom_ops`` entry.
+
+    A mapping that ``corrects`` a lowering that computes other numbers than Paddle cannot be
+    proved equal to paddle2onnx's graph: its ``prove`` checks the mapped nodes against their
+    own definition on the inputs the graph gives them (the model, what ``map_found`` returned
+    and the feed), and the later passes are proved against the corrected graph.
     """
 
     name: str
@@ -35,6 +45,8 @@ class OpMapping:
     retarget: Callable[[ModelProto, str], ModelProto]
     mark: Callable[[Any], AbstractContextManager[list[dict[str, int]]]]
     map_marked: Callable[[ModelProto, list[dict[str, int]], str], int]
-    find: Callable[[ModelProto], list[Any]]
+    find: Callable[[ModelProto, Path | None], list[Any]]
     map_found: Callable[[ModelProto, list[Any], str], list[dict[str, int]]]
     describe: Callable[[ModelProto, list[dict[str, int]]], dict[str, Any]]
+    corrects: bool = False
+    prove: Callable[[ModelProto, list[Any], dict[str, np.ndarray]], Equivalence] | None = None

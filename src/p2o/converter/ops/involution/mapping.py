@@ -143,7 +143,7 @@ MAPPING = OpMapping(
     retarget=op.retarget,
     mark=mark,
     map_marked=map_marked,
-    find=find_lowerings,
+    find=lambda model, program: find_lowerings(model),
     map_found=map_found,
     describe=describe,
 )
