@@ -4,8 +4,6 @@ counts it; the HTML pages carry the numbers, the latency and links that resolve 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from p2o.cli import main
 from p2o.runtimes import registry as rt
 from p2o.runtimes.base import Availability
+from tests.report.browser import looks_drawn
 
 MODEL = "RegNetX_200MF"
 
@@ -70,21 +69,6 @@ def parse(path: Path) -> Page:
     p = Page()
     p.feed(path.read_text())
     return p
-
-
-def looks_drawn(page: Path, png: Path) -> None:
-    """Headless Chromium renders ``page`` to something that is not blank (skipped without it)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        return  # the HTML checks above still ran; docs/release.md: how to look at a page
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
-         "--window-size=1000,1400", page.resolve().as_uri()],
-        capture_output=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert png.is_file(), "chromium wrote no screenshot"
-    data = png.read_bytes()
-    assert len(data) > 20_000, f"a blank page compresses to almost nothing ({len(data)} bytes)"
 
 
 def assert_links_inside(page: Path, dist: Path, links: list[str]) -> None:

@@ -14,7 +14,8 @@ from p2o.core import provenance
 from p2o.core.results import VerifyResult
 from p2o.core.tolerance import ParityReport, RuntimeResult
 from p2o.report.parity import verify_report
-from tests.report.verify_results import failed, html_of, md_of, ok, out, result, text_of
+from tests.report.browser import looks_drawn
+from tests.report.verify_results import failed, html_of, md_of, ok, out, result, skipped, text_of
 
 
 def test_a_failed_row_shows_its_numbers_in_every_format():
@@ -104,3 +105,10 @@ def test_the_verify_page_draws_each_runtime_against_the_tolerance() -> None:
     texts = "".join(t.text or "" for t in svg.iter(f"{ns}text"))
     assert "tolerance 1.0e-04" in texts and "ort-cpu" in texts and "openvino" in texts
     assert "Figure: " in md_of(result([ok()]))  # Markdown says where the picture is
+
+
+def test_the_verify_page_renders_in_a_browser(tmp_path) -> None:
+    page = tmp_path / "r.html"
+    page.write_text(html_of(result([ok(), failed(), skipped()])))
+    if not looks_drawn(page, tmp_path / "r.png"):
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
