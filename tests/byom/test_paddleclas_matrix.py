@@ -16,9 +16,10 @@ synthetic weights amplify rounding: centred classifier, no damped residual branc
 worst runtime's min tolerance is within 2× of 1e-4 on either side the verdict may differ on
 another CPU (different kernels), so both exits are accepted there (``EDGE``).
 
-Quick ones run in the default tests (< ~30 s each); the rest are marked ``slow`` and run only
-with ``P2O_PADDLECLAS_MATRIX=all`` (what ``nox -s byom`` sets), since the default session runs
-slow tests too.
+Every architecture is a whole-model conversion, so all are marked ``slow`` (the quick tier,
+``-m "not slow"``, converts no model). The quick five (``Arch.quick``, < ~30 s each) run in the
+default ``nox -s tests`` (its slow tier); the other 21 only with ``P2O_PADDLECLAS_MATRIX=all``
+(what ``nox -s byom`` sets).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _param(arch: pa.Arch) -> object:
     heavy = pytest.mark.skipif(
         not ALL, reason="heavy architecture: nox -s byom (or P2O_PADDLECLAS_MATRIX=all)"
     )
-    marks = [] if arch.quick else [pytest.mark.slow, heavy]
+    marks = [pytest.mark.slow] if arch.quick else [pytest.mark.slow, heavy]
     if arch.name in KNOWN_BUGS:
         marks.append(pytest.mark.xfail(reason=KNOWN_BUGS[arch.name], strict=True))
     return pytest.param(arch.name, marks=marks, id=arch.name)
