@@ -20,7 +20,7 @@ import numpy as np
 from p2o.bench.feeds import check_batches, feed_shapes, onnx_inputs, random_feed
 from p2o.bench.measure import Log, measure_runners
 from p2o.bench.timing import DEFAULT_ITERS, DEFAULT_WARMUP, Clock, error_text, machine_info
-from p2o.converter.source import PaddleModelSource, with_paddle_model
+from p2o.converter.source import ModelSource, PaddleModelSource, with_paddle_model
 from p2o.core.errors import NotApplicable, P2OError, UsageError
 from p2o.core.results import BenchResult, Status, Timing
 from p2o.parity import subject
@@ -218,16 +218,10 @@ def _timings(
 
 
 @dataclass(frozen=True)
-class BenchOptions:
-    """The options of ``benchmark`` (the keyword arguments it used to take)."""
+class BenchOptions(ModelSource):
+    """The options of ``benchmark``: the model (``ModelSource``), the ONNX file, how to time."""
 
-    model: str | None = None
     onnx_file: str | Path | None = None
-    paddle_model: str | Path | PaddleModelSource | None = None
-    params: str | Path | None = None
-    inference_config: str | Path | None = None
-    weights: str | Path | None = None
-    seed: int = 0
     runtimes: Sequence[str] | None = None
     batches: Sequence[int] = DEFAULT_BATCHES
     threads: int = DEFAULT_THREADS

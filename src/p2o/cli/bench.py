@@ -16,7 +16,13 @@ from p2o import bench, report
 from p2o.bench import plot
 from p2o.bench import precisions as pv
 from p2o.bench.precisions import speedup_lines
-from p2o.cli.options import add_model_source, add_paddle_model, usage_int_list, weights_of
+from p2o.cli.options import (
+    add_model_source,
+    add_paddle_model,
+    source_of,
+    usage_int_list,
+    weights_of,
+)
 from p2o.converter import precision as precisions
 from p2o.core import progress
 from p2o.core.errors import UsageError
@@ -123,13 +129,8 @@ def run(args: argparse.Namespace) -> int:
         extra = _precision_variants(args, runtimes)
     result = bench.benchmark(
         bench.BenchOptions(
-            args.model,
+            **source_of(args),
             onnx_file=args.onnx,
-            paddle_model=args.paddle_model,
-            params=args.params,
-            inference_config=args.inference_config,
-            weights=weights_of(args),
-            seed=args.seed,
             runtimes=runtimes,
             batches=usage_int_list(args.batch, "batch"),
             threads=args.threads,

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from p2o.cli.options import add_model_source, add_paddle_model, weights_of
+from p2o.cli.options import add_model_source, add_paddle_model, source_of
 from p2o.converter import ConvertOptions, convert
 from p2o.converter.pipeline import DEFAULT_OPSET, INVOLUTION_BODIES, INVOLUTION_MODES
 from p2o.converter.precision import (
@@ -148,10 +148,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = convert(
         ConvertOptions(
-            args.model,
-            paddle_model=args.paddle_model,
-            weights=weights_of(args),
-            seed=args.seed,
+            **source_of(args),
             out_dir=args.out,
             opset=args.opset,
             batch=args.batch,
@@ -161,8 +158,6 @@ def run(args: argparse.Namespace) -> int:
             align_groups=args.align_groups,
             precision=precision_options(args),
             overwrite=args.overwrite,
-            params=args.params,
-            inference_config=args.inference_config,
         )
     )
     m = result.manifest

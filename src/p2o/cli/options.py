@@ -4,6 +4,7 @@ weights, or a user's Paddle model), batch sizes and runtime lists."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from p2o.core.errors import UsageError, did_you_mean
 from p2o.runtimes import registry as rt
@@ -40,6 +41,18 @@ def add_paddle_model(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
 
 def weights_of(args: argparse.Namespace) -> str | None:
     return "pretrained" if args.pretrained else args.weights
+
+
+def source_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``ModelSource`` fields from ``add_model_source`` and ``add_paddle_model``."""
+    return {
+        "model": args.model,
+        "paddle_model": args.paddle_model,
+        "params": args.params,
+        "inference_config": args.inference_config,
+        "weights": weights_of(args),
+        "seed": args.seed,
+    }
 
 
 def int_list(value: str) -> list[int]:

@@ -7,7 +7,13 @@ import json
 import sys
 
 from p2o import report
-from p2o.cli.options import add_model_source, add_paddle_model, int_list, name_list, weights_of
+from p2o.cli.options import (
+    add_model_source,
+    add_paddle_model,
+    int_list,
+    name_list,
+    source_of,
+)
 from p2o.converter import precision as precisions
 from p2o.core.errors import UsageError
 from p2o.parity.verify import (
@@ -126,13 +132,8 @@ def run(args: argparse.Namespace) -> int:
         report.check_path(args.report)  # before the run: a wrong name costs nothing
     result = verify(
         VerifyOptions(
-            args.model,
+            **source_of(args),
             onnx_file=args.onnx,
-            paddle_model=args.paddle_model,
-            params=args.params,
-            inference_config=args.inference_config,
-            weights=weights_of(args),
-            seed=args.seed,
             golden=args.golden,
             save_golden=args.save_golden,
             tolerance=args.tolerance,

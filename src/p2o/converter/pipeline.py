@@ -27,7 +27,12 @@ from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.export import state_sha256
 from p2o.converter.manifest import IDENTITY_PREFIX, Manifest, TensorSpec, identity
 from p2o.converter.precision import PrecisionOptions
-from p2o.converter.source import locate_paddle_model, terminate_as_interrupt
+from p2o.converter.source import (
+    ModelSource,
+    PaddleModelSource,
+    locate_paddle_model,
+    terminate_as_interrupt,
+)
 from p2o.core import progress
 from p2o.core.errors import CheckFailed, UsageError
 from p2o.core.files import write_atomic
@@ -427,13 +432,9 @@ def _write(out: Path, data: bytes, manifest: Manifest) -> None:
 
 
 @dataclass(frozen=True)
-class ConvertOptions:
-    """The options of ``convert`` (the keyword arguments it used to take)."""
+class ConvertOptions(ModelSource):
+    """The options of ``convert``: the model (``ModelSource``), where to write, and how."""
 
-    model: str | None = None
-    paddle_model: str | Path | None = None
-    weights: str | Path | None = None
-    seed: int = 0
     out_dir: str | Path | None = None
     opset: int = DEFAULT_OPSET
     batch: int | None = None
@@ -443,8 +444,6 @@ class ConvertOptions:
     align_groups: int = 0
     precision: str | PrecisionOptions = "fp32"
     overwrite: bool = False
-    params: str | Path | None = None
-    inference_config: str | Path | None = None
 
 
 def convert(o: ConvertOptions) -> ConversionResult:
@@ -486,9 +485,12 @@ def convert(o: ConvertOptions) -> ConversionResult:
                 o.model, o.weights, o.seed, o.out_dir, o.overwrite, mark, o.batch, Path(tmp), stages
             )
         else:
-            assert o.paddle_model is not None
+            given = o.paddle_model
+            assert given is not None
+            if isinstance(given, PaddleModelSource):  # opened elsewhere: located again here
+                given = given.archive or given.given_path
             src = _paddle_source(
-                o.paddle_model, o.params, o.inference_config, o.out_dir, o.overwrite, Path(tmp)
+                given, o.params, o.inference_config, o.out_dir, o.overwrite, Path(tmp)
             )
         with stages("paddle2onnx"):
             p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, o.opset)

@@ -484,3 +484,19 @@ def find_paddle_model(path: str | Path) -> PaddleModelFiles:
     ``p2o.converter.source`` locates a user's model, archives and checks included)."""
 
     return PaddleModelFiles(*locate_files(absolute(path)))
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Which model a stage works on: a zoo name (``model``) with its ``weights`` (a .pdparams
+    file, ``"pretrained"``, or None: synthetic weights of ``seed``), or a user's
+    ``paddle_model`` (folder, program file or archive) with its ``params`` and PaddleClas
+    ``inference_config`` when they are not beside the program. The options of convert, verify
+    and bench start with these fields."""
+
+    model: str | None = None
+    paddle_model: str | Path | PaddleModelSource | None = None
+    params: str | Path | None = None
+    inference_config: str | Path | None = None
+    weights: str | Path | None = None
+    seed: int = 0

@@ -28,6 +28,7 @@ import numpy as np
 
 from p2o.converter.precision import detect
 from p2o.converter.source import (
+    ModelSource,
     PaddleModelFiles,
     PaddleModelSource,
     find_paddle_model,
@@ -137,16 +138,10 @@ class _Checks:
 
 
 @dataclass(frozen=True)
-class VerifyOptions:
-    """The options of ``verify`` (the keyword arguments it used to take)."""
+class VerifyOptions(ModelSource):
+    """The options of ``verify``: the model (``ModelSource``), the ONNX file to judge, how."""
 
-    model: str | None = None
     onnx_file: str | Path | None = None
-    paddle_model: str | Path | PaddleModelSource | None = None
-    params: str | Path | None = None
-    inference_config: str | Path | None = None
-    weights: str | Path | None = None
-    seed: int = 0
     golden: str | Path | None = None
     save_golden: str | Path | None = None
     tolerance: float = DEFAULT_TOLERANCE
