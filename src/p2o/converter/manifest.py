@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from p2o.core.results import dumps_strict, loads_strict
 
 FORMAT = "p2o-manifest/1"
@@ -78,3 +80,24 @@ def identity(model: str, source: dict[str, Any], options: dict[str, Any]) -> dic
 def read_identity(model: Any) -> dict[str, str]:
     """The ``p2o.*`` entries of an ONNX model's ``metadata_props`` ({} for a foreign file)."""
     return {p.key: p.value for p in model.metadata_props if p.key.startswith(IDENTITY_PREFIX)}
+
+
+MANIFEST_FILE = "manifest.json"
+
+
+def producer(onnx_path: str | Path) -> str:
+    """Which converter made an ONNX file, and its version: the file's ``producer_name`` and
+    ``producer_version``; for p2o's own files, with the converters its manifest records."""
+    path = Path(onnx_path)
+    model = onnx.load(str(path), load_external_data=False)
+    name = model.producer_name or "unknown producer"
+    text = f"{name} {model.producer_version}".strip()
+    manifest = path.with_name(MANIFEST_FILE)
+    if name == "p2o" and manifest.is_file():
+        try:
+            m = Manifest.load(manifest)
+        except (OSError, ValueError, KeyError, TypeError):
+            return text
+        used = ["paddle2onnx", str(m.options.get("simplifier", "none"))]
+        text += " (manifest: " + ", ".join(f"{k} {m.tools[k]}" for k in used if k in m.tools) + ")"
+    return text

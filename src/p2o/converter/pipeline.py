@@ -25,7 +25,13 @@ from p2o.converter import boundary, export, ops, paddle2onnx, simplify, source
 from p2o.converter import precision as precision_pass
 from p2o.converter.align_groups import align_groups as align_groups_pass
 from p2o.converter.export import state_sha256
-from p2o.converter.manifest import IDENTITY_PREFIX, Manifest, TensorSpec, identity
+from p2o.converter.manifest import (
+    IDENTITY_PREFIX,
+    MANIFEST_FILE,
+    Manifest,
+    TensorSpec,
+    identity,
+)
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.source import (
     ModelSource,
@@ -41,7 +47,6 @@ from p2o.zoo import create_model, model_info
 from p2o.zoo.inputs import sample_batch
 
 MODEL_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
 INVOLUTION_MODES = ("function", "unfold")
 INVOLUTION_BODIES = ops.TARGETS  # the runtime targets whose bodies the op mappings pick
 DEFAULT_OPSET = 17

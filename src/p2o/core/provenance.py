@@ -118,6 +118,7 @@ def collect(
     onnx_sha256: str = "",
     weights_sha256: str = "",
     reference: str = "",
+    producer: str = "",
 ) -> Provenance:
     """The provenance of a run starting now, in this process."""
     name, flags = cpu()
@@ -136,4 +137,5 @@ def collect(
         onnx_sha256=onnx_sha256,
         weights_sha256=weights_sha256,
         reference=reference,
+        producer=producer,
     )

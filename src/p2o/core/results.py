@@ -655,6 +655,8 @@ class Provenance(Result):
     onnx_sha256: str = ""
     weights_sha256: str = ""
     reference: str = ""
+    producer: str = ""
+    """Which converter made the ONNX file, and its version (its producer_name/version)."""
 
     def facts(self) -> dict[str, str]:
         """Name → text, in reading order, for every report format."""
@@ -671,6 +673,7 @@ class Provenance(Result):
             "threads": "-" if self.threads is None else str(self.threads),
             "reference": self.reference,
             "ONNX SHA-256": self.onnx_sha256,
+            "ONNX producer": self.producer,
             "weights SHA-256": self.weights_sha256,
         }
         return {k: v for k, v in facts.items() if v}

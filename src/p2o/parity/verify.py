@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from p2o.converter.manifest import producer
 from p2o.converter.precision import detect
 from p2o.converter.source import (
     ModelSource,
@@ -253,6 +254,7 @@ def _provenance(subj: subject.Subject, o: VerifyOptions) -> Any:
         onnx_sha256=sha256_file(subj.onnx_path) if subj.onnx_path else "",
         weights_sha256="" if ref is None else ref.weights_sha256,
         reference=what,
+        producer=producer(subj.onnx_path) if subj.onnx_path else "",
     )
 
 
