@@ -76,6 +76,20 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="int8: one weight scale per tensor instead of per output channel",
     )
+    g.add_argument(
+        "--max-float",
+        type=float,
+        default=PrecisionOptions.max_float,
+        metavar="FRACTION",
+        help="int8: when the int8 rule fails on calibration crops, keep the nodes adding the "
+        "most error float, at most this fraction of the quantizable nodes (default "
+        f"{PrecisionOptions.max_float:g}; past it: exit 1 with the per-layer table)",
+    )
+    g.add_argument(
+        "--no-accuracy-aware",
+        action="store_true",
+        help="int8: write the plain quantized artifact, never judged before verify",
+    )
 
 
 def precision_options(args: argparse.Namespace) -> PrecisionOptions:
@@ -86,6 +100,8 @@ def precision_options(args: argparse.Namespace) -> PrecisionOptions:
         calibration=args.calibration,
         calibration_count=args.calibration_count,
         per_channel=not args.per_tensor,
+        max_float=args.max_float,
+        accuracy_aware=not args.no_accuracy_aware,
     )
 
 

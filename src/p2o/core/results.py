@@ -726,6 +726,8 @@ class VerifyResult(Verdict, Result):
     """With labelled images: each engine's accuracy and its drop from the reference's."""
     labels: str | None = None
     provenance: Provenance | None = None
+    layer_errors: LayerErrorReport | None = None
+    """With ``--precision-debug``: the error each reduced node adds (``LayerErrorReport``)."""
 
     @property
     def status(self) -> Status:
@@ -746,6 +748,7 @@ class VerifyResult(Verdict, Result):
                     "accuracy": self.accuracy,
                     "labels": self.labels,
                     "provenance": self.provenance,
+                    "layer_errors": self.layer_errors,
                 }
             )
         )
@@ -767,6 +770,9 @@ class VerifyResult(Verdict, Result):
             accuracy=[AccuracyResult.from_dict(a) for a in d.get("accuracy") or []],
             labels=d.get("labels"),
             provenance=Provenance.from_dict(d["provenance"]) if d.get("provenance") else None,
+            layer_errors=(
+                LayerErrorReport.from_dict(d["layer_errors"]) if d.get("layer_errors") else None
+            ),
         )
 
 
@@ -1007,3 +1013,52 @@ class ReleaseSummary(Verdict, Result):
                 "models": self.models,
             }
         )
+
+
+# --------------------------------------------------------------------------- per-layer error
+
+
+@dataclass(frozen=True)
+class LayerError(Result):
+    """The error one reduced node adds: its output in the reduced model against the same tensor
+    of the fp32 model (``p2o.converter.precision.layer_error``), per sample as the agreement
+    rule measures logits, and against the worst of its inputs before they were reduced."""
+
+    node: str
+    op_type: str
+    tensor: str
+    cosine: float  # mean over samples of the cosine of this node's output, reduced vs fp32
+    min_cosine: float
+    range_error: float  # max |a-r| / reference range, as the rule's range error
+    upstream_cosine: float  # the worst input's cosine before this node reduced it (1: exact)
+    added: float  # (1 - cosine) - (1 - upstream_cosine): the cosine distance this node adds
+    kept_float: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerErrorReport(Result):
+    """Every reduced node of an artifact and the error it adds, largest first."""
+
+    precision: str
+    reference: str  # the fp32 model it was compared with
+    inputs: str  # which images
+    samples: int
+    layers: list[LayerError] = field(default_factory=list)
+    reduced_nodes: int = 0  # nodes computing in the reduced precision (quantizable nodes)
+
+    @property
+    def kept_float(self) -> list[str]:
+        return [e.node for e in self.layers if e.kept_float]
+
+    def table(self, limit: int = 10) -> str:
+        """The ``limit`` largest rows as plain text (an exit-1 message, a log)."""
+        rows = [f"{'node':<40} {'op':<14} {'added':>9} {'cosine':>8} {'range':>7}"]
+        for e in self.layers[:limit]:
+            rows.append(
+                f"{e.node[:40]:<40} {e.op_type[:14]:<14} {e.added:9.2e} {e.cosine:8.5f} "
+                f"{e.range_error:7.3f}"
+            )
+        return "\n".join(rows)

@@ -34,8 +34,8 @@ import numpy as np
 
 from p2o.converter import precision as precisions
 from p2o.core import tolerance as compare
+from p2o.core.agreement import TOP_K, judge, measure  # noqa: F401  (re-exported)
 from p2o.core.results import (
-    Agreement,
     AgreementComparison,
     AgreementRule,
     OutputComparison,
@@ -44,7 +44,6 @@ from p2o.core.results import (
 from p2o.core.tolerance import compare_outputs
 from p2o.runtimes import registry as rt
 
-TOP_K = 5
 UNBOUNDED = sys.float_info.max  # an element-wise tolerance nothing finite exceeds
 
 
@@ -60,55 +59,6 @@ def effective_precision(artifact: str, runtime: str) -> str:
         return artifact
     rule = precisions.REGISTRY[runtime].rule if runtime in precisions.REGISTRY else None
     return runtime if rule is not None else "fp32"
-
-
-def measure(reference: np.ndarray, actual: np.ndarray) -> Agreement:
-    """Agreement of ``actual`` with ``reference`` (same shape, finite), per sample."""
-    r = np.asarray(reference, np.float64)
-    a = np.asarray(actual, np.float64)
-    r = r.reshape(r.shape[0], -1) if r.ndim >= 2 else r.reshape(1, -1)
-    a = a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(1, -1)
-    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(a, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(norms > 0, np.einsum("ij,ij->i", r, a) / norms, 0.0)
-    both_zero = ~r.any(axis=1) & ~a.any(axis=1)
-    cos = np.clip(np.where(both_zero, 1.0, cos), -1.0, 1.0)
-    ref_top1 = np.argmax(r, axis=1)
-    k = min(TOP_K, r.shape[1])
-    act_topk = np.argsort(-a, axis=1, kind="stable")[:, :k]
-    span = r.max(axis=1) - r.min(axis=1)
-    err = np.abs(a - r).max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(span > 0, err / span, np.where(err > 0, np.inf, 0.0))
-    return Agreement(
-        samples=len(r),
-        cosine=float(cos.mean()),
-        min_cosine=float(cos.min()),
-        top1=float(np.mean(ref_top1 == np.argmax(a, axis=1))),
-        top5=float(np.mean((act_topk == ref_top1[:, None]).any(axis=1))),
-        range_error=float(rel.max()),
-    )
-
-
-def judge(m: Agreement, rule: AgreementRule) -> list[str]:
-    """What ``m`` misses of ``rule`` (empty: it passes)."""
-    misses = []
-    if m.samples < rule.min_samples:
-        misses.append(
-            f"only {m.samples} samples compared; the rule needs >= {rule.min_samples} "
-            "(use the default evaluation crops, or lower --min-samples)"
-        )
-    if not m.cosine >= rule.min_cosine:
-        misses.append(f"mean cosine {m.cosine:.5f} < {rule.min_cosine:g}")
-    if not m.top1 >= rule.min_top1:
-        misses.append(f"top-1 agreement {m.top1:.1%} < {rule.min_top1:.0%}")
-    if not m.top5 >= rule.min_top5:
-        misses.append(f"top-5 containment {m.top5:.1%} < {rule.min_top5:.0%}")
-    if not m.range_error <= rule.max_range_error:
-        misses.append(
-            f"max |a-r| is {m.range_error:.3g} of the logit range > {rule.max_range_error:g}"
-        )
-    return misses
 
 
 def compare_agreement(

@@ -57,6 +57,8 @@ class PrecisionOptions:
     calibration: str | None = None  # a folder of images; None: bundled photo crops
     calibration_count: int = 32  # crops of the bundled photos (a folder: all its images)
     per_channel: bool = True
+    max_float: float = 0.10  # int8: at most this fraction of quantizable nodes kept float
+    accuracy_aware: bool = True  # int8: keep the worst nodes float until the rule passes
 
     def __post_init__(self) -> None:
         artifacts = [n for n, p in REGISTRY.items() if p.artifact]
@@ -76,6 +78,8 @@ class PrecisionOptions:
                 f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, "
                 f"got {self.calibration_method!r}"
             )
+        if not 0.0 <= self.max_float <= 1.0:
+            raise UsageError(f"max float fraction must be within 0-1, got {self.max_float!r}")
         if self.calibration_count < 1:
             raise UsageError(f"calibration count must be >= 1, got {self.calibration_count}")
         if self.calibration is not None and not Path(self.calibration).is_dir():

@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 
 from p2o.converter import ops
+from p2o.converter.precision import layer_error
 from p2o.converter.precision.base import Precision, PrecisionInfo, PrecisionOptions
 from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.core.results import AgreementRule
@@ -131,6 +132,9 @@ def quantize(
             nodes_to_exclude=keep_float,
         )
         out = onnx.load(str(out_path))
+    aware: dict[str, Any] = {}
+    if options.accuracy_aware:
+        out, aware = _accuracy_aware(source, out, options, preprocess)
     granularity = "per channel" if options.per_channel else "per tensor"
     info = PrecisionInfo(
         "int8",
@@ -143,10 +147,64 @@ def quantize(
             "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
             "kept_float": f"{len(keep_float)} Pad/Split nodes of inlined functions",
             "tool": f"onnxruntime {metadata.version('onnxruntime')}",
+            **({"accuracy_aware": aware} if aware else {}),
         },
         {"source": where, "samples": len(x), "sha256": crops.digest(x)},
     )
     return out, info
+
+
+def judging_inputs(options: PrecisionOptions, preprocess: Any) -> tuple[np.ndarray, str]:
+    """The images the accuracy-aware pass judges on: never verify's evaluation crops.
+
+    The bundled photos: as many calibration crops as the rule wants samples (the first
+    ``calibration_count`` of them are the crops calibrated on); a folder: all its images.
+    """
+    if options.calibration is not None:
+        return calibration_inputs(options, preprocess)
+    count = max(PRECISION.rule.min_samples if PRECISION.rule else 64, options.calibration_count)
+    x = crops.crop_batch("calibration", count, preprocess)
+    return x, f"{count} calibration crops of the bundled photographs (disjoint from verify's)"
+
+
+def _accuracy_aware(
+    source: onnx.ModelProto, quantized: onnx.ModelProto, options: PrecisionOptions, preprocess: Any
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The INT8 artifact, with its worst nodes kept float if the rule fails without that.
+
+    The int8 rule judges the artifact against the fp32 model's own outputs (which are the
+    Paddle model's within the converter's proved tolerance) on calibration crops; when it
+    fails, ``layer_error.search`` keeps the nodes adding the most error float, fewest first,
+    within ``options.max_float`` of the quantizable nodes (past it: CheckFailed, exit 1).
+    """
+    assert PRECISION.rule is not None
+    x, where = judging_inputs(options, preprocess)
+    found = layer_error.search(
+        source, quantized, x, PRECISION.rule, options.max_float, inputs=where
+    )
+    table = found.report.layers if found.report is not None else []
+    record = {
+        "rule": PRECISION.rule.describe(),
+        "judged_on": where,
+        "reference": "the fp32 ONNX model (the Paddle model's within the proved tolerance)",
+        "quantizable_nodes": found.quantizable,
+        "budget": f"{found.budget} nodes ({options.max_float:.0%} of the quantizable)",
+        "plain": found.plain.to_dict(),
+        "final": found.final.to_dict(),
+        "tries": [{"kept_float": k, "cosine": m.cosine, "top1": m.top1} for k, m in found.attempts],
+        "nodes_kept_float": [
+            {
+                "node": e.node,
+                "op_type": e.op_type,
+                "why": f"adds {e.added:.3g} of cosine distance (its output's cosine "
+                f"{e.cosine:.5f}, its inputs' {e.upstream_cosine:.5f}): rank {i + 1} of "
+                f"{len(table)}; the int8 rule failed without it",
+            }
+            for i, e in enumerate(table)
+            if e.kept_float
+        ],
+    }
+    return found.model, record
 
 
 def scale_weight_scale(model: onnx.ModelProto, factor: float = 4.0, index: int = -1) -> str:

@@ -1,0 +1,367 @@
+"""Per-layer error of a reduced artifact, and keeping its worst nodes in float.
+
+The fp32 model and the reduced one (an INT8 QDQ or fp16 artifact made from it) share node and
+tensor names: the quantizer inserts ``QuantizeLinear``/``DequantizeLinear`` pairs between
+nodes (the ``DequantizeLinear`` output stands for the float tensor its ``QuantizeLinear``
+read) and the fp16 pass inserts ``Cast`` nodes, leaving the computing nodes' names and their
+outputs' names alone. So each reduced node's output can be compared with the same tensor of
+the fp32 model on the same images.
+
+A node's **added error** is the cosine distance (1 - mean per-sample cosine, as the agreement
+rule measures logits) of its output, minus that of the worst of its inputs *before* the
+node's own input quantization (the tensor its ``QuantizeLinear`` reads): what quantizing this
+node's inputs and weights costs, beyond what reaches it from upstream. Ranking nodes by it is
+what the accuracy-aware INT8 pass does before keeping the worst ones in float
+(``keep_float``), fewest first, until the agreement rule passes (``search``).
+
+Engines run through ONNX Runtime directly, as every proof of the converter does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import NodeProto, helper
+
+from p2o.converter.passes.functions import drop_dead_nodes
+from p2o.core.agreement import judge, measure
+from p2o.core.errors import CheckFailed, UsageError
+from p2o.core.results import Agreement, AgreementRule, LayerError, LayerErrorReport
+
+QDQ = ("QuantizeLinear", "DequantizeLinear")
+PASS_THROUGH = (*QDQ, "Cast")
+BATCH = 4  # samples per run when every intermediate tensor is an output (memory)
+RANK_SAMPLES = 32  # images the search ranks nodes on (it judges on all of them)
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, NodeProto]:
+    return {o: n for n in model.graph.node for o in n.output if o}
+
+
+def _initializers(model: onnx.ModelProto) -> set[str]:
+    return {t.name for t in model.graph.initializer}
+
+
+def source_tensor(name: str, producers: dict[str, NodeProto]) -> str:
+    """The float tensor ``name`` stands for: back through DequantizeLinear, QuantizeLinear and
+    Cast to the tensor the first of them read."""
+    node = producers.get(name)
+    while node is not None and node.op_type in PASS_THROUGH and node.input:
+        name = node.input[0]
+        node = producers.get(name)
+    return name
+
+
+def reduced_nodes(reduced: onnx.ModelProto, fp32: onnx.ModelProto) -> list[NodeProto]:
+    """The nodes of ``reduced`` that compute in its reduced precision and exist in ``fp32``.
+
+    INT8 (QDQ): every node reading a DequantizeLinear output (the quantizable nodes). fp16:
+    every node of the fp32 model's that is still there (the pass's Casts excluded).
+    """
+    names = {n.name for n in fp32.graph.node if n.name}
+    producers = _producers(reduced)
+    qdq = any(n.op_type == "DequantizeLinear" for n in reduced.graph.node)
+    out = []
+    for node in reduced.graph.node:
+        if node.op_type in PASS_THROUGH or node.name not in names or not node.output:
+            continue
+        if qdq and not any(
+            producers.get(i) is not None and producers[i].op_type == "DequantizeLinear"
+            for i in node.input
+        ):
+            continue
+        out.append(node)
+    return out
+
+
+def _as_consumed(model: onnx.ModelProto) -> dict[str, str]:
+    """Tensor -> the DequantizeLinear output that stands for it after its QuantizeLinear."""
+    readers: dict[str, list[NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    out = {}
+    for n in model.graph.node:
+        if n.op_type != "QuantizeLinear" or not n.input:
+            continue
+        dqs = [r for r in readers.get(n.output[0], []) if r.op_type == "DequantizeLinear"]
+        if dqs and n.input[0] not in out:
+            out[n.input[0]] = dqs[0].output[0]
+    return out
+
+
+def _with_outputs(model: onnx.ModelProto, names: Iterable[str]) -> bytes:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    present = {o.name for o in m.graph.output}
+    for name in names:
+        if name not in present:
+            m.graph.output.append(helper.ValueInfoProto(name=name))
+            present.add(name)
+    return m.SerializeToString()
+
+
+def _session(model: onnx.ModelProto | bytes, threads: int = 0) -> object:
+    import onnxruntime as ort  # heavy optional engine
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+def _feed_name(model: onnx.ModelProto) -> str:
+    inits = _initializers(model)
+    feeds = [i.name for i in model.graph.input if i.name not in inits]
+    if len(feeds) != 1:
+        raise UsageError(f"per-layer error wants a model with one input, got {len(feeds)}")
+    return feeds[0]
+
+
+def _batch(sess: object, default: int) -> int:
+    """``default``, or the model's fixed batch size when its input has one."""
+    dim = sess.get_inputs()[0].shape[0]  # type: ignore[attr-defined]
+    return dim if isinstance(dim, int) and dim > 0 else default
+
+
+def run(model: onnx.ModelProto | bytes, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    """The model's first output on ``x``, ``batch`` samples per run (ONNX Runtime CPU)."""
+    sess = _session(model)
+    name = sess.get_inputs()[0].name  # type: ignore[attr-defined]
+    batch = _batch(sess, batch)
+    parts = [
+        sess.run(None, {name: x[i : i + batch]})[0]  # type: ignore[attr-defined]
+        for i in range(0, len(x), batch)
+    ]
+    return np.concatenate(parts)
+
+
+def _merge(parts: list[tuple[int, Agreement]]) -> tuple[float, float, float]:
+    n = sum(k for k, _ in parts)
+    cosine = sum(k * a.cosine for k, a in parts) / n
+    return cosine, min(a.min_cosine for _, a in parts), max(a.range_error for _, a in parts)
+
+
+def layer_errors(
+    fp32: onnx.ModelProto,
+    reduced: onnx.ModelProto,
+    x: np.ndarray,
+    *,
+    precision: str,
+    reference: str = "fp32 model",
+    inputs: str = "",
+    kept_float: Sequence[str] = (),
+) -> LayerErrorReport:
+    """Every reduced node of ``reduced`` with the error it adds on ``x``, largest first."""
+    nodes = reduced_nodes(reduced, fp32)
+    producers = _producers(reduced)
+    seen = _as_consumed(reduced)
+    skip = _initializers(reduced) | _initializers(fp32) | {i.name for i in reduced.graph.input}
+    fp32_names = {o for n in fp32.graph.node for o in n.output}
+    # (fp32 tensor, reduced tensor): a node's output as its consumers read it (after its
+    # QuantizeLinear/DequantizeLinear pair, where an activation the quantizer folded into the
+    # pair is applied), and each input as the node reads it
+    twins = {n.name: n for n in fp32.graph.node if n.name}
+    outputs = {
+        n.name: (
+            n.output[0] if n.output[0] in fp32_names else twins[n.name].output[0],
+            seen.get(n.output[0], n.output[0]),
+        )
+        for n in nodes
+    }
+    reads = {n.name: [(source_tensor(i, producers), i) for i in n.input if i] for n in nodes}
+    pairs = sorted(
+        {p for p in outputs.values() if p[0] in fp32_names}
+        | {
+            p
+            for ins in reads.values()
+            for p in ins
+            if p[0] not in skip and p[0] in fp32_names and p[1] not in skip
+        }
+    )
+    s_ref = _session(_with_outputs(fp32, sorted({a for a, _ in pairs})))
+    s_red = _session(_with_outputs(reduced, sorted({b for _, b in pairs})))
+    feed = _feed_name(fp32)
+    parts: dict[tuple[str, str], list[tuple[int, Agreement]]] = {p: [] for p in pairs}
+    ref_names = sorted({a for a, _ in pairs})
+    red_names = sorted({b for _, b in pairs})
+    step = _batch(s_ref, BATCH)
+    for i in range(0, len(x), step):
+        chunk = x[i : i + step]
+        a = dict(zip(ref_names, s_ref.run(ref_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
+        b = dict(zip(red_names, s_red.run(red_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
+        for p in pairs:
+            parts[p].append((len(chunk), measure(a[p[0]], b[p[1]])))
+    merged = {p: _merge(v) for p, v in parts.items() if v}
+    kept = set(kept_float)
+    rows = []
+    for n in nodes:
+        out = outputs[n.name]
+        if out not in merged:
+            continue
+        cosine, min_cosine, range_error = merged[out]
+        up = min((merged[p][0] for p in reads[n.name] if p in merged), default=1.0)
+        added = (1.0 - cosine) - (1.0 - up)
+        rows.append(
+            LayerError(
+                n.name,
+                n.op_type,
+                out[0],
+                cosine,
+                min_cosine,
+                range_error,
+                up,
+                added,
+                n.name in kept,
+            )
+        )
+    rows.sort(key=lambda e: (-e.added, e.node))
+    return LayerErrorReport(precision, reference, inputs, len(x), rows, len(nodes))
+
+
+def keep_float(
+    reduced: onnx.ModelProto, fp32: onnx.ModelProto, names: Iterable[str]
+) -> onnx.ModelProto:
+    """``reduced`` with the nodes ``names`` reading the fp32 model's float inputs again.
+
+    Each named node gets its fp32 twin's inputs (the float tensors before quantization and
+    the float weights and biases); the Q/DQ nodes and quantized initializers nobody reads any
+    more are removed. Consumers of the node's output stay quantized.
+    """
+    twins = {n.name: n for n in fp32.graph.node if n.name}
+    fp32_inits = {t.name: t for t in fp32.graph.initializer}
+    out = onnx.ModelProto()
+    out.CopyFrom(reduced)
+    have = _initializers(out)
+    produced = {o for n in out.graph.node for o in n.output}
+    fp32_producers = _producers(fp32)
+    red_producers = _producers(out)
+    wanted = set(names)
+    for node in out.graph.node:
+        if node.name not in wanted:
+            continue
+        twin = twins.get(node.name)
+        if twin is None:
+            raise ValueError(f"node {node.name!r} is not in the fp32 model")
+        inputs = []
+        for j, i in enumerate(twin.input):
+            if i in fp32_inits and i in produced:  # the quantizer named its DQ output so
+                name = f"{i}_float"
+                if name not in have:
+                    t = onnx.TensorProto()
+                    t.CopyFrom(fp32_inits[i])
+                    t.name = name
+                    out.graph.initializer.append(t)
+                    have.add(name)
+                inputs.append(name)
+            elif i in fp32_inits:
+                if i not in have:
+                    out.graph.initializer.append(fp32_inits[i])
+                    have.add(i)
+                inputs.append(i)
+            elif i in fp32_producers and (
+                i not in red_producers or red_producers[i].name != fp32_producers[i].name
+            ):
+                # the quantizer folded the activation that makes this tensor (a Relu/Clip)
+                # into the QuantizeLinear that follows: only the dequantized tensor has it
+                inputs.append(node.input[j])
+            else:
+                inputs.append(i)
+        del node.input[:]
+        node.input.extend(inputs)
+    drop_dead_nodes(out.graph)
+    used = {i for n in out.graph.node for i in n.input} | {o.name for o in out.graph.output}
+    keep = [t for t in out.graph.initializer if t.name in used]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(keep)
+    return out
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the accuracy-aware search found (``search``)."""
+
+    model: onnx.ModelProto
+    kept_float: list[str]
+    plain: Agreement  # the artifact before any node was kept float
+    final: Agreement
+    budget: int  # at most this many nodes may stay float
+    quantizable: int
+    attempts: list[tuple[int, Agreement]]  # (nodes kept float, agreement) of each try
+    report: LayerErrorReport | None  # the per-layer error (None: the plain artifact passed)
+
+
+def search(
+    fp32: onnx.ModelProto,
+    reduced: onnx.ModelProto,
+    x: np.ndarray,
+    rule: AgreementRule,
+    max_float: float,
+    inputs: str = "",
+) -> Search:
+    """Keep the fewest nodes of ``reduced`` in float, worst first, so that ``rule`` passes on
+    ``x`` against ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
+
+    Tries 1, 2, 4, ... of the worst nodes, then bisects between the last failing and the first
+    passing count. Raises ``CheckFailed`` (exit 1), with the per-layer table, past the budget.
+    """
+    rule = rule.with_overrides(min_samples=min(rule.min_samples, len(x)))
+    ref = run(fp32, x)
+    plain = measure(ref, run(reduced, x))
+    quantizable = len(reduced_nodes(reduced, fp32))
+    budget = int(np.floor(max_float * quantizable + 1e-9))
+    if not judge(plain, rule):
+        return Search(reduced, [], plain, plain, budget, quantizable, [(0, plain)], None)
+    report = layer_errors(fp32, reduced, x[:RANK_SAMPLES], precision=rule.precision, inputs=inputs)
+    order = [e.node for e in report.layers]
+    attempts: list[tuple[int, Agreement]] = [(0, plain)]
+    tried: dict[int, tuple[onnx.ModelProto, Agreement]] = {}
+
+    def attempt(k: int) -> bool:
+        model = keep_float(reduced, fp32, order[:k])
+        m = measure(ref, run(model, x))
+        tried[k] = (model, m)
+        attempts.append((k, m))
+        return not judge(m, rule)
+
+    low, high, k = 0, None, 1
+    while k <= min(budget, len(order)):
+        if attempt(k):
+            high = k
+            break
+        low, k = k, 2 * k
+    if high is None and low < min(budget, len(order)):
+        k = min(budget, len(order))
+        if attempt(k):
+            high = k
+        else:
+            low = k
+    if high is None:
+        misses = "; ".join(judge(tried[low][1] if low else plain, rule))
+        raise CheckFailed(
+            f"int8: keeping {low} of {quantizable} quantizable nodes float (the budget: "
+            f"{max_float:.0%}) still misses the {rule.precision} rule on {inputs or 'the images'}"
+            f" ({misses}); the nodes adding the most error:\n{report.table()}"
+        )
+    while high - low > 1:
+        mid = (low + high) // 2
+        if attempt(mid):
+            high = mid
+        else:
+            low = mid
+    model, final = tried[high]
+    kept = order[:high]
+    report = LayerErrorReport(
+        report.precision,
+        report.reference,
+        report.inputs,
+        report.samples,
+        [LayerError(**{**e.to_dict(), "kept_float": e.node in set(kept)}) for e in report.layers],
+        report.reduced_nodes,
+    )
+    return Search(model, kept, plain, final, budget, quantizable, attempts, report)

@@ -1,0 +1,147 @@
+"""Per-layer error of an INT8 artifact and the accuracy-aware INT8 pass (issue 22).
+
+The model: Conv A (3→8) whose last output channel is 1000× the others, then Conv B (8→8)
+that reads that channel with 1000× smaller weights, then pool and a classifier. In float the
+outlier channel contributes like any other; quantized per tensor (one activation scale for
+A's output) the seven normal channels fall into a handful of uint8 steps and B's output is
+lost: the plain INT8 artifact fails the int8 rule. Keeping B float (it reads A's float output)
+fixes it. Every input is seeded or a deterministic crop of the bundled photographs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from p2o.converter import precision
+from p2o.converter.precision import PrecisionOptions, layer_error
+from p2o.converter.precision.int8 import PRECISION, scale_weight_scale
+from p2o.core.agreement import judge, measure
+from p2o.core.errors import CheckFailed
+from p2o.core.results import LayerErrorReport, VerifyResult, loads_strict
+from p2o.zoo import crops
+
+RULE = PRECISION.rule
+assert RULE is not None
+
+
+def outlier_classifier(seed: int = 0) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    wa = (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32)
+    wa[7] *= 1000.0
+    wb = (rng.standard_normal((8, 8, 3, 3)) * 0.3).astype(np.float32)
+    wb[:, 7] /= 1000.0
+    fc = (rng.standard_normal((10, 8)) * 2.0).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "wa"], ["a"], pads=[1, 1, 1, 1], name="conv_a"),
+        helper.make_node("Conv", ["a", "wb"], ["b"], pads=[1, 1, 1, 1], name="conv_b"),
+        helper.make_node("Relu", ["b"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"], name="pool"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "outlier",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(a, n) for a, n in ((wa, "wa"), (wb, "wb"), (fc, "fc"))],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+PLAIN = PrecisionOptions("int8", calibration_count=8, accuracy_aware=False)
+AWARE = PrecisionOptions("int8", calibration_count=8, max_float=0.5)
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> np.ndarray:
+    return crops.crop_batch("evaluation", 64)
+
+
+@pytest.fixture(scope="module")
+def plain() -> onnx.ModelProto:
+    return precision.apply(outlier_classifier(), PLAIN)[0]
+
+
+@pytest.fixture(scope="module")
+def aware() -> tuple[onnx.ModelProto, dict]:
+    out, info = precision.apply(outlier_classifier(), AWARE)
+    return out, info.details
+
+
+def test_plain_int8_of_the_outlier_model_fails_the_rule(plain, evaluation) -> None:
+    ref = layer_error.run(outlier_classifier(), evaluation)
+    assert judge(measure(ref, layer_error.run(plain, evaluation)), RULE)
+
+
+def test_per_layer_error_blames_the_node_reading_the_outlier(plain) -> None:
+    x = crops.crop_batch("calibration", 8)
+    report = layer_error.layer_errors(outlier_classifier(), plain, x, precision="int8")
+    assert report.reduced_nodes == len(report.layers) >= 3
+    assert report.layers[0].node == "conv_b"  # sorted, largest added error first
+    assert report.layers[0].added > 10 * max(e.added for e in report.layers[1:])
+    assert [e.added for e in report.layers] == sorted((e.added for e in report.layers), reverse=1)
+    again = LayerErrorReport.from_dict(loads_strict(_dumps(report)))
+    assert again == report
+    assert "conv_b" in report.table()
+
+
+def test_accuracy_aware_int8_keeps_the_worst_node_float_and_passes(aware, evaluation) -> None:
+    model, details = aware
+    record = details["accuracy_aware"]
+    kept = [k["node"] for k in record["nodes_kept_float"]]
+    assert kept == ["conv_b"]  # the fewest: one node
+    assert "the int8 rule failed without it" in record["nodes_kept_float"][0]["why"]
+    assert record["plain"]["cosine"] < record["final"]["cosine"]
+    assert "calibration crops" in record["judged_on"]
+    conv_b = next(n for n in model.graph.node if n.name == "conv_b")
+    assert list(conv_b.input) == ["a", "wb"]  # float input and float weights again
+    # the unchanged rule on verify's evaluation crops, which the pass never saw
+    ref = layer_error.run(outlier_classifier(), evaluation)
+    assert judge(measure(ref, layer_error.run(model, evaluation)), RULE) == []
+    # same model, options and images: same bytes
+    again, _ = precision.apply(outlier_classifier(), AWARE)
+    assert again.SerializeToString() == model.SerializeToString()
+
+
+def test_a_budget_of_zero_fails_with_exit_1_and_the_table() -> None:
+    options = PrecisionOptions("int8", calibration_count=8, max_float=0.0)
+    with pytest.raises(CheckFailed) as info:
+        precision.apply(outlier_classifier(), options)
+    assert info.value.exit_code == 1
+    assert "keeping 0 of" in str(info.value) and "conv_b" in str(info.value)
+
+
+def test_a_broken_scale_in_the_accuracy_aware_artifact_still_fails(aware, evaluation) -> None:
+    model = onnx.ModelProto()
+    model.CopyFrom(aware[0])
+    scale_weight_scale(model, 4.0, index=0)  # conv_a's weights, still quantized
+    ref = layer_error.run(outlier_classifier(), evaluation)
+    assert judge(measure(ref, layer_error.run(model, evaluation)), RULE)
+
+
+def test_an_artifact_that_passes_keeps_everything_quantized() -> None:
+    from tests.converter.test_precision import small_classifier
+
+    _, info = precision.apply(small_classifier(), PrecisionOptions("int8", calibration_count=8))
+    record = info.details["accuracy_aware"]
+    assert record["nodes_kept_float"] == [] and record["tries"] == [
+        {"kept_float": 0, "cosine": record["plain"]["cosine"], "top1": record["plain"]["top1"]}
+    ]
+
+
+def test_verify_result_without_layer_errors_still_loads() -> None:
+    from p2o.core.results import ParityReport
+
+    old = VerifyResult(ParityReport("m", 1e-4, "paddle"), "m.onnx", "photos", [1]).to_dict()
+    old.pop("layer_errors", None)
+    assert VerifyResult.from_dict(old).layer_errors is None
+
+
+def _dumps(report: LayerErrorReport) -> str:
+    from p2o.core.results import dumps_strict
+
+    return dumps_strict(report.to_dict())
