@@ -16,6 +16,7 @@ from p2o.cli.options import (
 )
 from p2o.converter import precision as precisions
 from p2o.core.errors import UsageError
+from p2o.parity.precision_debug import layer_report
 from p2o.parity.verify import (
     DEFAULT_BATCHES,
     DEFAULT_RUNTIMES,
@@ -24,6 +25,7 @@ from p2o.parity.verify import (
     verify,
 )
 from p2o.report.parity import verify_report
+from p2o.zoo import model_info
 
 
 def output_tolerances(values: list[str] | None) -> dict[str, float]:
@@ -116,6 +118,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fp16/int8 artifact is recognised by itself",
     )
     add_acceptance_options(p)
+    p.add_argument(
+        "--precision-debug",
+        metavar="FP32.onnx",
+        help="with an fp16/int8 artifact: the error each reduced node adds against this fp32 "
+        "model (the one it was made from), largest first, in the report and the JSON",
+    )
     p.add_argument("--threads", type=int, default=2, help="threads of every CPU engine (default 2)")
     p.add_argument("--strict", action="store_true", help="a skipped runtime fails the check")
     p.add_argument(
@@ -151,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
             max_accuracy_drop=args.max_accuracy_drop,
         )
     )
+    if args.precision_debug:
+        pp = model_info(args.model).preprocess if getattr(args, "model", None) else None
+        result.layer_errors = layer_report(result.onnx_file, args.precision_debug, pp)
     page = verify_report(result)
     if args.junit:
         report.write_atomic(args.junit, report.junit.render(page))

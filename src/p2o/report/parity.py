@@ -15,6 +15,7 @@ from p2o.core.results import (
     verdict,
 )
 from p2o.report import svg
+from p2o.report.layers import layer_error_tables
 from p2o.report.precision import precision_lines
 from p2o.report.table import Figure, Report, Row, Table, status_text
 
@@ -256,7 +257,11 @@ def verify_report(result: VerifyResult) -> Report:
             *tolerance,
             *precision_lines(result),
         ],
-        sections=[*verify_tables(result), *([figure] if figure else [])],
+        sections=[
+            *verify_tables(result),
+            *([figure] if figure else []),
+            *layer_error_tables(result),  # --precision-debug
+        ],
         notes=notes,
         summary=summary(rep),
         provenance={} if result.provenance is None else result.provenance.facts(),

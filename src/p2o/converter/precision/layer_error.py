@@ -184,6 +184,8 @@ def layer_errors(
             if p[0] not in skip and p[0] in fp32_names and p[1] not in skip
         }
     )
+    if not pairs:  # nothing matches by name: not made from this fp32 model
+        return LayerErrorReport(precision, reference, inputs, len(x), [], len(nodes))
     s_ref = _session(_with_outputs(fp32, sorted({a for a, _ in pairs})))
     s_red = _session(_with_outputs(reduced, sorted({b for _, b in pairs})))
     feed = _feed_name(fp32)
