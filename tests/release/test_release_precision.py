@@ -40,4 +40,7 @@ def test_release_int8_beside_fp32(tmp_path, capsys) -> None:
     assert "precisions (accuracy cost vs Paddle fp32, speed-up" in page
     row = next(ln for ln in page.splitlines() if ln.startswith("| int8 | ort-cpu |"))
     assert "passed" in row and row.count("x |") == 1  # a speed-up beside the cosine
+    kept = rec.precisions["int8"].layer_errors  # accuracy-aware INT8: what stayed float
+    assert kept is not None and kept.reduced_nodes > 0
+    assert row.rstrip(" |").endswith(f"{len(kept.kept_float)} of {kept.reduced_nodes}")
     assert f"({'int8/model.onnx'})" in (dist / MODEL / "report.md").read_text()  # linked

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from p2o.bench.precisions import RUNTIME_ONLY
 from p2o.converter import ConvertOptions, convert
-from p2o.core.results import ModelRecord, Status, verdict
+from p2o.converter.manifest import Manifest
+from p2o.core.results import LayerError, LayerErrorReport, ModelRecord, Status, verdict
 from p2o.parity.verify import VerifyOptions, verify
 from p2o.release.plan import ReleaseOptions
 
@@ -55,9 +56,34 @@ def release_precisions(
                 strict=options.strict,
             )
         )
+        if p not in RUNTIME_ONLY:
+            result.layer_errors = kept_float(onnx_file.parent / "manifest.json")
         relative = "model.onnx" if p in RUNTIME_ONLY else f"{p}/model.onnx"
         rec.precisions[p] = dataclasses.replace(result, onnx_file=relative)
         if result.status is not Status.PASSED and rec.status is Status.PASSED:
             rec.stage, rec.reason = "precision", f"{p}: {result.report.reason}"
     rec.status = verdict([rec.status, *(v.status for v in rec.precisions.values())])
     return artifacts
+
+
+def kept_float(manifest: Path) -> LayerErrorReport | None:
+    """The nodes the accuracy-aware INT8 pass kept float, from the artifact's manifest."""
+    if not manifest.is_file():
+        return None
+    details = Manifest.load(manifest).precision.get("details") or {}
+    aware = details.get("accuracy_aware")
+    if not aware:
+        return None
+    names = {f.name for f in dataclasses.fields(LayerError)}
+    rows = [
+        LayerError.from_dict({k: v for k, v in row.items() if k in names})
+        for row in aware.get("nodes_kept_float", [])
+    ]
+    return LayerErrorReport(
+        "int8",
+        "the fp32 model",
+        str(aware.get("judged_on", "")),
+        int(aware.get("plain", {}).get("samples", 0)),
+        rows,
+        int(aware.get("quantizable_nodes", 0)),
+    )

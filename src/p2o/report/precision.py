@@ -35,6 +35,7 @@ PRECISION_COLUMNS = [
     "top-1 agree",
     "top-5 contain",
     "range error",
+    "kept float",
 ]
 
 
@@ -62,6 +63,7 @@ def precision_table(rec: ModelRecord) -> Table | None:
                 "top-1 agree": "-" if m is None else f"{m.top1:.1%}",
                 "top-5 contain": "-" if m is None else f"{m.top5:.1%}",
                 "range error": "-" if m is None else f"{m.range_error:.3g}",
+                "kept float": kept_float_cell(v),
             }
             rows.append(Row(cells, r.status, f"{r.runtime}[{p}]", r.reason))
     return Table(
@@ -70,3 +72,11 @@ def precision_table(rec: ModelRecord) -> Table | None:
         rows,
         suite=f"p2o.release.{rec.model}.precision",
     )
+
+
+def kept_float_cell(result: VerifyResult) -> str:
+    """``2 of 185``: nodes the accuracy-aware INT8 pass kept float ("-": none recorded)."""
+    layers = getattr(result, "layer_errors", None)
+    if layers is None or not layers.reduced_nodes:
+        return "-"
+    return f"{len(layers.kept_float)} of {layers.reduced_nodes}"

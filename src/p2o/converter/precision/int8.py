@@ -194,8 +194,7 @@ def _accuracy_aware(
         "tries": [{"kept_float": k, "cosine": m.cosine, "top1": m.top1} for k, m in found.attempts],
         "nodes_kept_float": [
             {
-                "node": e.node,
-                "op_type": e.op_type,
+                **e.to_dict(),
                 "why": f"adds {e.added:.3g} of cosine distance (its output's cosine "
                 f"{e.cosine:.5f}, its inputs' {e.upstream_cosine:.5f}): rank {i + 1} of "
                 f"{len(table)}; the int8 rule failed without it",
