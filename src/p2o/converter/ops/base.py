@@ -1,4 +1,5 @@
-"""What an op mapping declares: a custom op of p2o's, whose nodes carry a body per runtime."""
+"""What an op mapping declares: how p2o replaces one of paddle2onnx's lowerings (a custom op
+with a body per runtime, or a correction in standard ops), found, mapped and proved."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from p2o.converter.simplify import Equivalence
 
 @dataclass(frozen=True)
 class OpMapping:
-    """One op mapping: a Paddle op paddle2onnx lowers badly, as one custom op with a function.
+    """One op mapping: a Paddle op paddle2onnx lowers badly (slow, or computing other numbers).
 
     ``targets``: the runtimes (or kinds of runtime) whose fastest body it knows how to pick;
     ``present``: whether a model holds its op; ``retarget``: a copy of the model whose nodes
