@@ -122,8 +122,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--simplifier",
         choices=SIMPLIFIERS,
-        default="onnxsim",
-        help="graph simplifier run after paddle2onnx and the op mappings (default onnxsim)",
+        default=None,
+        help="graph simplifier run after paddle2onnx and the op mappings; given, it must be "
+        "proved equal or nothing is written (default: onnxsim, else onnxslim, else none, each "
+        "judged against the graph's own float noise; the manifest says which was used)",
     )
     p.add_argument(
         "--involution",
@@ -168,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
             out_dir=args.out,
             opset=args.opset,
             batch=args.batch,
-            simplifier=args.simplifier,
+            simplifier=args.simplifier or "onnxsim",
+            strict_simplifier=args.simplifier is not None,
             involution=args.involution,
             involution_body=args.involution_body,
             align_groups=args.align_groups,

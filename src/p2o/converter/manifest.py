@@ -98,6 +98,8 @@ def producer(onnx_path: str | Path) -> str:
             m = Manifest.load(manifest)
         except (OSError, ValueError, KeyError, TypeError):
             return text
-        used = ["paddle2onnx", str(m.options.get("simplifier", "none"))]
+        asked = m.options.get("simplifier", "none")  # the one used: it may have fallen back
+        simplifier = (m.equivalence.get("simplifier") or {}).get("used", asked)
+        used = ["paddle2onnx", str(simplifier)]
         text += " (manifest: " + ", ".join(f"{k} {m.tools[k]}" for k in used if k in m.tools) + ")"
     return text

@@ -251,12 +251,14 @@ class _Proof:
         self.first = self.outputs = simplify.ort_run(model, feed)
         self.proofs: dict[str, dict[str, float]] = {}
 
-    def check(self, model: onnx.ModelProto, stage: str) -> simplify.Equivalence:
+    def check(
+        self, model: onnx.ModelProto, stage: str, tolerance: float = simplify.TOLERANCE
+    ) -> simplify.Equivalence:
         """Compare ``model`` with the current outputs; keep its outputs when it passed."""
         after = simplify.try_run(model, self.feed)
         if isinstance(after, str):
             return simplify.Equivalence(math.inf, math.inf, math.inf, False, after)
-        eq = simplify.outputs_equal(self.outputs, after)
+        eq = simplify.outputs_equal(self.outputs, after, tolerance)
         if eq:
             self.outputs = after
             self.proofs[stage] = eq.to_dict()
@@ -394,12 +396,83 @@ def _custom_ops(mapped: _Mapped) -> list[dict[str, Any]]:
 
 
 def _simplify(model: onnx.ModelProto, tool: str, proof: _Proof) -> onnx.ModelProto:
+    """The strict proof (an explicit ``--simplifier``): at PROOF_TOLERANCE, or nothing written."""
     simplified = simplify.simplify(model, tool)
     eq = proof.check(simplified, "simplify")
     if not eq:
         raise CheckFailed(f"{tool} changed the model's outputs ({eq.describe()}); nothing written")
     _check(simplified, f"model {tool} simplified")
     return simplified
+
+
+def _try_simplifier(
+    model: onnx.ModelProto, tool: str, proof: _Proof, noise: list[float]
+) -> tuple[onnx.ModelProto | None, str]:
+    """``tool``'s graph when proved (at PROOF_TOLERANCE, else within the unsimplified graph's
+    measured float noise, ``simplify.noise_tolerance``), or None and why not."""
+    trial = onnx.ModelProto()
+    trial.CopyFrom(model)  # a simplifier that edits its input and then fails leaves no trace
+    try:
+        simplified = simplify.simplify(trial, tool)
+        _check(simplified, f"model {tool} simplified")
+    except ImportError as exc:
+        return None, f"not installed ({exc})"
+    except Exception as exc:  # a third-party tool's own error types: the next one is tried
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return None, f"failed: {first[:300]}"
+    eq = proof.check(simplified, "simplify")
+    if eq:
+        return simplified, ""
+    if eq.error:
+        return None, f"not proved ({eq.describe()})"
+    if not noise:  # measured once, only when needed (the zoo never gets here)
+        noise.append(simplify.float_noise(model, proof.feed, proof.outputs))
+    allowed = simplify.noise_tolerance(noise[0])
+    eq = proof.check(simplified, "simplify", allowed)
+    if not eq:
+        return None, (
+            f"not proved ({eq.describe()}; the unsimplified graph's own float noise is "
+            f"{noise[0]:.2g}, allowed {simplify.NOISE_MULTIPLE:g}x that, at most "
+            f"{simplify.NOISE_CEILING:g})"
+        )
+    return simplified, (
+        f"proved within its float noise: min tolerance {eq.min_tolerance:.2g} <= {allowed:.2g} "
+        f"({simplify.NOISE_MULTIPLE:g}x the unsimplified graph's noise {noise[0]:.2g}, ONNX "
+        "Runtime's graph optimizations off vs on)"
+    )
+
+
+def _simplify_or_fall_back(
+    model: onnx.ModelProto, first: str, proof: _Proof, notes: list[str]
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The default: ``first``, then the simplifiers after it (onnxsim → onnxslim → none), the
+    first one proved is kept; each one passed over is a note (and a line on stderr)."""
+    tools = simplify.SIMPLIFIERS[simplify.SIMPLIFIERS.index(first) :]
+    noise: list[float] = []
+    tried: dict[str, str] = {}
+    chosen, used = model, "none"
+    for tool in tools:
+        if tool == "none":
+            break
+        simplified, why = _try_simplifier(model, tool, proof, noise)
+        tried[tool] = why or "proved"
+        if simplified is not None:
+            chosen, used = simplified, tool
+            if why:
+                notes.append(f"simplifier {tool}: {why}")
+            break
+        note = f"simplifier {tool} {why}: trying the next one"
+        notes.append(note)
+        progress.info(note)
+    if used != first:
+        note = f"simplifier used: {used} (asked {first}, which could not be proved)"
+        notes.append(note)
+        progress.info(note)
+    record: dict[str, Any] = {"asked": first, "used": used, "strict": False, "tried": tried}
+    if noise:
+        record["float_noise"] = noise[0]
+        record["noise_tolerance"] = simplify.noise_tolerance(noise[0])
+    return chosen, record
 
 
 def _align(model: onnx.ModelProto, block: int, proof: _Proof) -> dict[str, Any]:
@@ -444,6 +517,9 @@ class ConvertOptions(ModelSource):
     opset: int = DEFAULT_OPSET
     batch: int | None = None
     simplifier: str = "onnxsim"
+    # True (an explicit --simplifier): that simplifier or nothing written; False: fall back
+    # onnxsim → onnxslim → none, judged against the graph's float noise (docs/converter.md)
+    strict_simplifier: bool = False
     involution: str = "function"
     involution_body: str = "cpu"
     align_groups: int = 0
@@ -499,7 +575,7 @@ def convert(o: ConvertOptions) -> ConversionResult:
             )
         with stages("paddle2onnx"):
             p2o_result = paddle2onnx.convert(src.files.model_file, src.files.params_file, o.opset)
-        passes = _run_passes(p2o_result, src, options, stages)
+        passes = _run_passes(p2o_result, src, options, stages, o.strict_simplifier)
         if prec.precision != "fp32":
             with stages("precision"):
                 passes.precision = _reduce_precision(passes, prec, src.preprocess)
@@ -520,6 +596,7 @@ class _Passes:
     aligned: dict[str, Any]
     notes: list[str]
     precision: dict[str, Any] = field(default_factory=dict)
+    simplifier: dict[str, Any] = field(default_factory=dict)  # asked, used, why the others not
 
 
 def _reduce_precision(passes: _Passes, prec: PrecisionOptions, preprocess: Any) -> dict[str, Any]:
@@ -535,6 +612,7 @@ def _run_passes(
     src: _Source,
     options: dict[str, Any],
     stages: _Stages,
+    strict_simplifier: bool = False,
 ) -> _Passes:
     """paddle2onnx's graph → op mappings → check → simplifier → group alignment, each proved."""
     onnx_model = onnx.load_from_string(p2o_result.onnx_bytes)
@@ -562,13 +640,18 @@ def _run_passes(
     with stages("check"):
         _check(mapped.model, "converted model")
     with stages("simplify"):
-        final = _simplify(mapped.model, options["simplifier"], proof)
+        tool = options["simplifier"]
+        if strict_simplifier or tool == "none":
+            final = _simplify(mapped.model, tool, proof)
+            simplified: dict[str, Any] = {"asked": tool, "used": tool, "strict": True}
+        else:
+            final, simplified = _simplify_or_fall_back(mapped.model, tool, proof, notes)
     counts["simplified"] = len(final.graph.node)
     aligned: dict[str, Any] = {}
     if options["align_groups"]:
         with stages("align_groups"):
             aligned = _align(final, options["align_groups"], proof)
-    return _Passes(final, mapped, proof, counts, aligned, notes)
+    return _Passes(final, mapped, proof, counts, aligned, notes, simplifier=simplified)
 
 
 def _manifest(
@@ -603,6 +686,7 @@ def _manifest(
             "max_rel": eq.max_rel,
             "mapping_max_rel": None if passes.mapped.eq is None else passes.mapped.eq.max_rel,
             "proofs": passes.proof.proofs,  # each pass against its own input
+            "simplifier": passes.simplifier,  # asked, used, and why another was passed over
         },
         onnx_sha256=hashlib.sha256(data).hexdigest(),
         onnx_bytes=len(data),
