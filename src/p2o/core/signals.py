@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
+import os
 import signal
 import sys
 import threading
@@ -21,14 +22,18 @@ from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
-from p2o.core.errors import raise_terminated
+from p2o.core.errors import Terminated, raise_terminated
 
 _RESTORE = "paddle"  # and its submodules: the handler is set while one of them loads
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stopping: list[int] = []  # the signal that stopped this worker process, once one did
 
 
 def _restore() -> None:
-    if signal.getsignal(signal.SIGTERM) is raise_terminated:
-        signal.signal(signal.SIGTERM, raise_terminated)  # again, at the C level
+    for sig in STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        if handler is raise_terminated or handler is _stop_once:
+            signal.signal(sig, handler)  # again, at the C level
 
 
 def _wrap(loader: Any) -> None:
@@ -85,5 +90,46 @@ def sigterm_raises() -> Iterator[None]:
 def install() -> None:
     """For a worker process: SIGTERM raises ``Terminated`` from now on."""
     signal.signal(signal.SIGTERM, raise_terminated)
+    if _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
+
+
+def _silence() -> None:
+    """stdout and stderr to /dev/null, at the file-descriptor level (Paddle's C++ writes too)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in (1, 2):
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+
+
+def _stop_once(signum: int, frame: object) -> None:
+    """A worker's handler: the first SIGTERM or SIGINT silences the process and raises
+    ``Terminated``; later ones (``timeout`` and Ctrl-C signal the whole group, and the driver
+    then stops its workers too) are ignored, so the unwinding they would cut short goes on."""
+    if _stopping:
+        return
+    _stopping.append(signum)
+    _silence()
+    raise Terminated(f"signal {signum}")
+
+
+def stopping() -> bool:
+    """True once a signal told this worker process to stop (see ``install_worker``): whatever
+    a library made of the ``Terminated`` it raised, the worker must not go on or publish."""
+    return bool(_stopping)
+
+
+def install_worker() -> None:
+    """For a worker process of a driver that owns the clean-up (``p2o release``): SIGTERM and
+    SIGINT stop it once and quietly. The driver reports the signal; the worker's temporary
+    folders go as it unwinds; the driver removes the work directories once its workers exited."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_once)
     if _HOOK not in sys.meta_path:
         sys.meta_path.insert(0, _HOOK)

@@ -6,16 +6,26 @@ A worker that dies (a segfault, SIGKILL, running out of memory) becomes an ``err
 (stage ``worker``); the others go on. SIGINT or SIGTERM stops the workers (SIGTERM first, so
 they remove their temporary folders; SIGKILL for one that does not stop in time), removes the
 work directories and re-raises.
+
+A signal to the whole process group (``timeout``, Ctrl-C in a terminal) reaches the workers
+too, at any moment, also inside Paddle, which may re-raise or wrap the exception. So the driver
+owns the clean-up: a worker's first SIGTERM or SIGINT silences it and unwinds it, later ones are
+ignored, and it neither publishes nor reports once told to stop
+(``p2o.core.signals.install_worker``); the driver ignores further signals while it stops its
+workers and removes ``DIST/.work``, after they exited. A worker starts with both signals blocked
+(a signal while it imports would print a traceback) and unblocks them once its handlers are set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection as mpc
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -44,14 +54,64 @@ def _exit_text(code: int | None) -> str:
     return f"exited with status {code} without a record"
 
 
+STOPPED = 143  # a worker's exit status once a signal stopped it (it sends nothing)
+
+
 def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str]) -> None:
-    """A worker process: one model, its record (or why not) sent back."""
+    """A worker process: one model, its record (or why not) sent back; nothing once stopped."""
+    signals.install_worker()
     try:
-        conn.send(("record", worker_main(args)))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)  # see _held
+        message: tuple[str, Any] = ("record", worker_main(args))
     except BaseException as exc:
-        conn.send(("raised", f"{type(exc).__name__}: {exc}"))
+        message = ("raised", f"{type(exc).__name__}: {exc}")
+    if signals.stopping():  # whatever Paddle made of the signal: the driver cleans up
+        raise SystemExit(STOPPED)
+    try:
+        conn.send(message)
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def _held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait while a worker starts: blocked in this thread, so the new process
+    starts with them blocked (until ``_child`` set its handlers), and a handler that runs in the
+    meantime records the signal, raised once the worker is in the list of those to stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers and this thread's mask: the main thread's business
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    old = {sig: signal.signal(sig, hold) for sig in signals.STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals.STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        first = old[signal.Signals(caught[0])] if caught else None
+        if callable(first):
+            first(caught[0], None)  # raises Terminated or KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ignored() -> Iterator[None]:
+    """Further SIGINT/SIGTERM ignored while the driver stops its workers and cleans up: a
+    second signal (``timeout`` signals the command and then its group) must not cut it short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals.STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -125,9 +185,10 @@ def run_pool(
                 recv, send = ctx.Pipe(duplex=False)
                 args = (name, weights, options.key(), str(dist))
                 proc = ctx.Process(target=_child, args=(send, args), name=f"p2o-{name}")
-                proc.start()
+                with _held():
+                    proc.start()
+                    running.append(_Worker(name, proc, recv, waits=[recv, proc.sentinel]))
                 send.close()
-                running.append(_Worker(name, proc, recv, waits=[recv, proc.sentinel]))
             ready = set(mpc.wait([w for r in running for w in r.waits]))
             for r in list(running):
                 if r.conn in ready:  # read before the exit: a big record fills the pipe
@@ -148,8 +209,9 @@ def run_pool(
                     records[r.name] = r.record()
                     done(records[r.name])
     except BaseException:
-        stop([r.process for r in running])
-        shutil.rmtree(dist / WORK, ignore_errors=True)
+        with _ignored():
+            stop([r.process for r in running])
+            shutil.rmtree(dist / WORK, ignore_errors=True)  # every worker's, once all exited
         raise
     return records
 

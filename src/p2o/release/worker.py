@@ -12,7 +12,6 @@ import dataclasses
 import os
 import resource
 import shutil
-import signal
 import time
 import traceback
 from pathlib import Path
@@ -25,7 +24,7 @@ from p2o.bench.plot import plot_latency
 from p2o.converter import ConvertOptions, convert
 from p2o.converter.export import reuse_exports
 from p2o.core import signals
-from p2o.core.errors import P2OError
+from p2o.core.errors import P2OError, Terminated
 from p2o.core.hashing import sha256_file
 from p2o.core.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
 from p2o.parity.verify import VerifyOptions, verify
@@ -162,6 +161,24 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    try:
+        return _build(rec, weights, options, Path(dist), work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # stopped: no half-built model left behind
+        raise
+
+
+def _stopped() -> None:
+    """Raise ``Terminated`` when a signal told this worker to stop, whatever Paddle (which may
+    catch, wrap or re-raise it) or a failing child process made of it: never go on, never
+    publish a model that the signal cut short."""
+    if signals.stopping():
+        raise Terminated("stopped by a signal")
+
+
+def _build(
+    rec: ModelRecord, weights: str | None, options: ReleaseOptions, dist: Path, work: Path
+) -> ModelRecord:
     t0 = time.perf_counter()
     try:
         with reuse_exports(work / ".exports"):  # convert's export serves as verify's reference
@@ -175,6 +192,7 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
         rec.status, rec.reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
         if os.environ.get("P2O_DEBUG"):
             traceback.print_exc()
+    _stopped()
     rec.stage_seconds["total"] = round(time.perf_counter() - t0, 2)
     page = model_report(rec, [f for f in ARTIFACTS if (work / f).is_file()] + [RECORD])
     for name_ in REPORTS:
@@ -182,7 +200,8 @@ def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: s
     files = [*ARTIFACTS, *(f"{p}/{f}" for p in options.precisions for f in ARTIFACTS[:2])]
     rec.artifacts = {f: sha256_file(work / f) for f in files if (work / f).is_file()}
     (work / RECORD).write_text(dumps_strict(rec))
-    final = Path(dist) / name
+    final = dist / rec.model
+    _stopped()
     if final.exists():
         shutil.rmtree(final)
     os.replace(work, final)  # one rename: the model dir appears complete or not at all
@@ -194,7 +213,6 @@ def worker_main(args: tuple[str, str | None, dict[str, Any], str]) -> dict[str, 
     import warnings
 
     name, weights, opts, dist = args
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
-    signals.install()  # SIGTERM unwinds: temporary folders removed
+    signals.install_worker()  # SIGTERM/SIGINT: unwind once, quietly; the parent cleans up
     warnings.filterwarnings("ignore", message="No ccache found")
     return build_model(name, weights, ReleaseOptions.from_key(opts), dist).to_dict()
