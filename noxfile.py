@@ -107,12 +107,15 @@ def wheel(session: nox.Session) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="p2o-wheel-"))
     session.install(*pinned(session), "build")
     session.run("python", "-m", "build", "--wheel", "--outdir", str(tmp / "dist"))
-    (whl,) = (tmp / "dist").glob("p2o-*.whl")
+    (whl,) = (tmp / "dist").glob("p2o_proof-*.whl")  # the distribution p2o-proof, normalized
     session.install(*pinned(session), f"{whl}[cpu]")
     with session.chdir(tmp):
         where = session.run("python", "-c", "import p2o; print(p2o.__file__)", silent=True)
         if where is None or "site-packages" not in str(where):
             session.error(f"p2o was imported from {where!r}, not from the installed wheel")
+        version = session.run("p2o", "--version", silent=True)
+        if "p2o-proof" not in str(version):  # not PyPI's other `p2o` script
+            session.error(f"`p2o --version` printed {version!r}, not this project's")
         session.run("p2o", "list", "RedNet*")
         session.run(*FIRST_COMMAND, *session.posargs)
 

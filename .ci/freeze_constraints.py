@@ -25,11 +25,11 @@ EXTRA_PINS = {"onnxruntime-gpu": "1.31.1"}
 
 def _project() -> tuple[str, list[str], dict[str, list[str]]]:
     """Name, dependencies and extras: from pyproject.toml, or on Python 3.10 (no tomllib) from
-    the installed p2o's metadata."""
+    the installed p2o-proof metadata."""
     try:
         import tomllib
     except ModuleNotFoundError:
-        dist = md.distribution("p2o")
+        dist = md.distribution("p2o-proof")
         core, extras = [], {}
         for text in dist.requires or []:
             req = Requirement(text)
@@ -40,7 +40,7 @@ def _project() -> tuple[str, list[str], dict[str, list[str]]]:
                 extras.setdefault(extra, []).append(str(req))
             else:
                 core.append(text)
-        return "p2o", core, extras
+        return "p2o-proof", core, extras
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     project = project["project"]
     return project["name"], project["dependencies"], project["optional-dependencies"]

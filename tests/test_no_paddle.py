@@ -2,7 +2,7 @@
 
 Each command runs in a fresh interpreter through a `-c` wrapper that can block the optional
 packages (a meta-path finder: importing paddle, paddle2onnx or openvino raises
-ModuleNotFoundError, as on a GPU box with `p2o[gpu]` only) and that writes, at exit, which
+ModuleNotFoundError, as on a GPU box with `p2o-proof[gpu]` only) and that writes, at exit, which
 of them were imported. Blocked, the golden commands must pass and a command that needs
 Paddle must say in one line what to install (exit 2); unblocked, the golden commands must
 still import none of them (the packages are installed here, so this could fail).
@@ -150,7 +150,7 @@ def test_golden_side_imports_no_paddle(files: dict[str, Path], tmp_path: Path, b
             assert table["ort-cpu"]["available"]
             if block:
                 assert not table["paddle"]["available"]
-                assert "pip install 'p2o[paddle]'" in table["paddle"]["reason"]
+                assert "pip install 'p2o-proof[paddle]'" in table["paddle"]["reason"]
                 assert not table["openvino"]["available"]
             else:  # found without importing them
                 assert table["paddle"]["available"] and table["openvino"]["available"]
@@ -178,7 +178,7 @@ def test_paddle_commands_say_what_to_install(files, tmp_path, args):
     code, _, err, _ = p2o_run(args, tmp_path, block=True)
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("p2o: error")]
     assert code == 2, err
-    assert len(lines) == 1 and "pip install 'p2o[paddle]'" in lines[0], err
+    assert len(lines) == 1 and "pip install 'p2o-proof[paddle]'" in lines[0], err
     assert "Traceback" not in err
 
 
@@ -199,7 +199,7 @@ def test_the_onnx_side_installs_without_paddle():
     assert not names(extras["gpu"]) & heavy and "onnxruntime-gpu" in names(extras["gpu"])
     assert {"paddlepaddle", "paddle2onnx"} <= names(extras["paddle"])
     cpu = names(extras["cpu"])
-    assert {"onnxruntime", "openvino"} <= cpu and ("p2o" in cpu or "paddlepaddle" in cpu)
+    assert {"onnxruntime", "openvino"} <= cpu and (project["name"] in cpu or "paddlepaddle" in cpu)
 
 
 @pytest.mark.slow
@@ -213,4 +213,4 @@ def test_a_zoo_reference_needs_paddle_even_when_its_cache_is_full(tmp_path, monk
     assert main(args) == 0  # fills the session's cache: synthetic weights, Paddle outputs
     onnx_file = str(tmp_path / "p2o-out" / "RegNetX_200MF" / "model.onnx")
     code, _, err, _ = p2o_run([*args, "--onnx", onnx_file], tmp_path, block=True)
-    assert code == 2 and "pip install 'p2o[paddle]'" in err, err
+    assert code == 2 and "pip install 'p2o-proof[paddle]'" in err, err

@@ -10,9 +10,9 @@ from p2o.core import optional
 def test_a_missing_package_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(optional, "installed", lambda module: False)
     line = optional.missing_from(ModuleNotFoundError("No module named 'paddle'", name="paddle"))
-    assert line is not None and "pip install 'p2o[paddle]'" in line and "\n" not in line
+    assert line is not None and "pip install 'p2o-proof[paddle]'" in line and "\n" not in line
     ov = optional.missing_from(ModuleNotFoundError("x", name="openvino.runtime"))
-    assert ov is not None and "p2o[cpu]" in ov
+    assert ov is not None and "p2o-proof[cpu]" in ov
     assert optional.missing_from(ModuleNotFoundError("x", name="yaml")) is None  # not ours
 
 

@@ -1,5 +1,5 @@
 """``p2o release --executor ray`` on a real Ray cluster on this machine (head + a second node,
-both on 127.0.0.1 only); skipped where Ray is not installed (``pip install 'p2o[ray]'``)."""
+both on 127.0.0.1 only); skipped where Ray is not installed (``pip install 'p2o-proof[ray]'``)."""
 
 from __future__ import annotations
 

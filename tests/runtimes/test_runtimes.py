@@ -247,7 +247,7 @@ def test_provider_not_compiled_in(monkeypatch: pytest.MonkeyPatch) -> None:
         avail = cls.availability()
         assert not avail
         assert f"{cls.provider} is not compiled into the installed onnxruntime" in avail.reason
-        assert "p2o[gpu]" in avail.reason
+        assert "p2o-proof[gpu]" in avail.reason
 
 
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -20,7 +20,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from p2o import __version__
+from p2o import DISTRIBUTION, __version__
 from p2o.cli import _common
 from p2o.core import optional, signals
 from p2o.core.errors import P2OError, Terminated
@@ -32,6 +32,12 @@ TERMINATED = 143
 COMMANDS = ("zoo", "convert", "verify", "runtimes", "release", "bench", "cache")  # p2o.cli modules
 
 
+def version_line() -> str:
+    """What ``p2o --version`` prints: the distribution named, so that this ``p2o`` is told
+    apart from PyPI's ``p2o`` (another project's script, which prints ``p2o 0.1.2``)."""
+    return f"p2o {__version__} ({DISTRIBUTION}: PaddlePaddle → ONNX with proof)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -39,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="p2o",
         description="Convert PaddlePaddle classifiers to ONNX and prove they compute the same.",
     )
-    parser.add_argument("--version", action="version", version=f"p2o {__version__}")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in COMMANDS:
         importlib.import_module(f"p2o.cli.{mod}").register(sub)

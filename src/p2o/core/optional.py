@@ -1,15 +1,17 @@
 """The optional halves of p2o: which package each needs, and how to say one is missing.
 
 The core (ONNX files, golden outputs, ONNX Runtime, the reports) imports none of Paddle,
-paddle2onnx or OpenVINO: a GPU box verifies and benchmarks with ``p2o[gpu]`` alone. Whether
-an optional package is there is asked with ``importlib.util.find_spec`` (nothing imported);
-the package itself is imported only where it is used. A command that needs a missing one
+paddle2onnx or OpenVINO: a GPU box verifies and benchmarks with ``p2o-proof[gpu]`` alone.
+Whether an optional package is there is asked with ``importlib.util.find_spec`` (nothing
+imported); the package itself is imported only where it is used. A command that needs a missing one
 ends with one line naming the extra to install (exit 2), not a traceback.
 """
 
 from __future__ import annotations
 
 import importlib.util
+
+from p2o import DISTRIBUTION
 
 # top-level module → (distribution, the p2o extra that brings it)
 PACKAGES: dict[str, tuple[str, str]] = {
@@ -35,11 +37,11 @@ def installed(module: str) -> bool:
 
 
 def install_hint(module: str) -> str:
-    """``pip install 'p2o[EXTRA]'`` for the extra that brings ``module``."""
+    """``pip install 'p2o-proof[EXTRA]'`` for the extra that brings ``module``."""
     dist, extra = PACKAGES.get(module.partition(".")[0], (module, ""))
     if not extra:
         return f"pip install {dist}"
-    return f"pip install 'p2o[{extra}]' ({PURPOSE[extra]})"
+    return f"pip install '{DISTRIBUTION}[{extra}]' ({PURPOSE[extra]})"
 
 
 def missing(module: str) -> str:

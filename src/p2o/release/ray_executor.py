@@ -59,7 +59,7 @@ from p2o.zoo import model_info
 
 Done = Callable[[ModelRecord], None]
 
-EXTRA = "p2o[ray]"  # the extra that brings Ray (pyproject.toml)
+EXTRA = "p2o-proof[ray]"  # the extra that brings Ray (pyproject.toml)
 PADDLE_RESOURCE = "paddle"  # custom resource of the nodes that have Paddle
 PADDLE_AMOUNT = 0.001  # a marker: a node's CPUs and memory bound how many models it runs
 GPU_RUNTIMES = frozenset({"ort-cuda", "ort-trt"})

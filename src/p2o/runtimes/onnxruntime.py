@@ -2,7 +2,7 @@
 
 Availability says which of three things is missing: the ``onnxruntime`` package, the
 execution provider in the installed build (the CPU wheel has no CUDA or TensorRT; the GPU
-build, ``pip install p2o[gpu]``, replaces it in its own environment), or an NVIDIA GPU.
+build, ``pip install p2o-proof[gpu]``, replaces it in its own environment), or an NVIDIA GPU.
 ONNX Runtime, when a requested GPU provider fails to load (a missing CUDA, cuDNN or
 TensorRT library), logs a warning and runs on the CPU; a session that fell back that way
 is an error here (``EnvironmentProblem``), never a run that could pass as the GPU's.
@@ -115,7 +115,7 @@ class _OrtRunner(Runner):
                 f"{getattr(ort, '__version__', '?')}, which has {', '.join(providers)}"
             )
             if cls.needs_gpu:
-                reason += "; install p2o[gpu] (onnxruntime-gpu) in its own environment"
+                reason += "; install p2o-proof[gpu] (onnxruntime-gpu) in its own environment"
             return Availability(False, reason)
         if cls.needs_gpu:
             gpu = gpu_presence()

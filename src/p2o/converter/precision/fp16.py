@@ -26,7 +26,8 @@ def convert(model: onnx.ModelProto) -> tuple[onnx.ModelProto, PrecisionInfo]:
         from onnxconverter_common import float16
     except ImportError as exc:
         raise EnvironmentProblem(
-            f"--precision fp16 needs onnxconverter-common ({exc}); pip install p2o[precision]"
+            f"--precision fp16 needs onnxconverter-common ({exc}); "
+            "pip install 'p2o-proof[precision]'"
         ) from exc
 
     source = ops.inline(model) if model.functions else model

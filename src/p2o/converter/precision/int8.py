@@ -82,7 +82,8 @@ def quantize(
         )
     except ImportError as exc:  # onnxruntime.quantization needs ml_dtypes and sympy too
         raise EnvironmentProblem(
-            f"--precision int8 needs onnxruntime.quantization ({exc}); pip install p2o[precision]"
+            f"--precision int8 needs onnxruntime.quantization ({exc}); "
+            "pip install 'p2o-proof[precision]'"
         ) from exc
 
     source = ops.inline(model) if model.functions else model
