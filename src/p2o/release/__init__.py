@@ -32,6 +32,7 @@ from p2o.release.plan import (
     DEFAULT_RUNTIMES,
     ReleaseOptions,
     inputs_key,
+    out_dir,
     plan,
     select_models,
     shard,
@@ -83,8 +84,7 @@ def release(
     if engine == "ray":
         ray_executor.import_ray()  # one line naming the extra, before DIST is touched
     steps = plan(models, weights_dir, shard_spec)
-    dist = Path(out)
-    dist.mkdir(parents=True, exist_ok=True)
+    dist = out_dir(out)
     shutil.rmtree(dist / WORK, ignore_errors=True)  # leftovers of a killed run
     remove_aggregates(dist)
 

@@ -20,6 +20,19 @@ from p2o.zoo import list_models, model_info
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 
 
+def out_dir(out: str | Path) -> Path:
+    """``--out`` as a directory, created if need be; one usage error when it cannot be one (an
+    existing file, a file on the way, no permission)."""
+    dist = Path(out)
+    if dist.exists() and not dist.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        dist.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+    return dist
+
+
 @dataclass
 class ReleaseOptions:
     tolerance: float = 1e-4

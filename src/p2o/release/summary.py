@@ -18,6 +18,7 @@ from p2o.core.errors import UsageError
 from p2o.core.files import write_atomic
 from p2o.core.results import ModelRecord, ReleaseSummary, dumps_strict, loads_strict
 from p2o.core.versions import tool_versions
+from p2o.release.plan import out_dir
 from p2o.release.worker import RECORD
 from p2o.report.release import release_report
 from p2o.zoo import list_models
@@ -94,7 +95,7 @@ def merge(dists: Sequence[str | Path], out: str | Path) -> ReleaseSummary:
             records[rec.model], sources[rec.model] = rec, rec_path.parent
     if not records:
         raise UsageError("no model records in the given shard outputs")
-    target.mkdir(parents=True, exist_ok=True)
+    target = out_dir(target)
     remove_aggregates(target)
     for name, src in sources.items():
         dest = target / name
