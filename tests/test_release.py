@@ -20,6 +20,7 @@ from p2o import release as rel
 from p2o.converter import paddle2onnx
 from p2o.core.errors import UsageError
 from p2o.core.hashing import sha256_file
+from tests.support.signals import default_signals
 
 FAST = rel.ReleaseOptions(runtimes=("ort-cpu",), batches=(1,))
 
@@ -99,7 +100,13 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_resume_finishes(tmp_p
         "--jobs",
         "1",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
+    )
     deadline = time.time() + 600
     while not (dist / "RegNetX_200MF" / "record.json").exists():
         assert proc.poll() is None, proc.stderr.read()

@@ -13,6 +13,7 @@ import pytest
 
 from p2o import cli
 from p2o.cli import main
+from tests.support.signals import default_signals
 
 
 def _crash(args):
@@ -59,7 +60,9 @@ def test_sigterm_during_convert_exits_143_and_leaves_nothing(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp), "P2O_NO_CACHE": "1"}
     env.pop("P2O_DEBUG", None)
     cmd = [sys.executable, "-m", "p2o.cli", "convert", "--model", "RegNetX_200MF", "-o", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=default_signals
+    )
     deadline = time.time() + 300
     while not list(tmp.glob("p2o-paddle2onnx-*")):  # exported; paddle2onnx running
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""

@@ -17,6 +17,7 @@ import pytest
 
 from p2o.bench import BenchOptions
 from p2o.cli import main
+from tests.support.signals import default_signals
 
 YML_256 = """\
 PreProcess:
@@ -249,7 +250,13 @@ def test_sigterm_during_conversion_leaves_nothing(byom: Path, tmp_path: Path, wo
     private.mkdir()
     env = {**os.environ, "TMPDIR": str(private), "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "p2o.cli", "convert", "--paddle-model", str(archive), "-o", "o"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=default_signals,
+    )
     deadline = time.monotonic() + 60
     while not list(private.glob("p2o-paddle2onnx-*")) and time.monotonic() < deadline:
         time.sleep(0.05)  # paddle2onnx has started: the archive is unpacked by then

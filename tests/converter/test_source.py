@@ -19,6 +19,7 @@ import pytest
 from p2o.converter.source import open_paddle_model
 from p2o.core.errors import UsageError
 from p2o.core.hashing import sha256_file
+from tests.support.signals import default_signals
 
 YML = """\
 PreProcess:
@@ -249,7 +250,11 @@ def test_unpacked_folder_removed_on_signal(byom: Path, tmp_path: Path, sig: sign
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=default_signals,  # a suite started with SIGINT ignored passes it on
     )
     assert proc.stdout is not None
     folder = Path(proc.stdout.readline().decode().strip())

@@ -27,6 +27,7 @@ ray = pytest.importorskip("ray")
 from p2o.core.errors import EnvironmentProblem  # noqa: E402
 from p2o.release import ray_executor as rx  # noqa: E402
 from p2o.release.plan import ReleaseOptions  # noqa: E402
+from tests.support.signals import default_signals  # noqa: E402
 
 FAST = ["--runtimes", "ort-cpu", "--batch", "1"]
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "resources": {"paddle": 1}}
@@ -213,7 +214,11 @@ def test_killing_the_second_node_mid_release_loses_nothing(cluster, tmp_path):
     models = "RegNetX_200MF,ReXNet_1_0,RegNetX_400MF"
     tmp_before = set(Path(tempfile.gettempdir()).glob("p2o-ray-*"))
     proc = subprocess.Popen(
-        _cmd(dist, models, c.address), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        _cmd(dist, models, c.address),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
@@ -267,6 +272,7 @@ def test_sigterm_on_the_driver_cancels_the_tasks_and_leaves_no_partial_model(clu
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
