@@ -28,6 +28,16 @@ from p2o.report.parity import verify_report
 from p2o.zoo import model_info
 
 
+def tolerance_arg(value: str) -> float | str:
+    """``--tolerance``: a number, or ``auto`` (a multiple of the noise floor)."""
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {value!r}") from None
+
+
 def output_tolerances(values: list[str] | None) -> dict[str, float]:
     out = {}
     for v in values or []:
@@ -82,9 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-golden", metavar="F.npz", help="save inputs + reference outputs")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=tolerance_arg,
         default=DEFAULT_TOLERANCE,
-        help=f"per-element bound (default {DEFAULT_TOLERANCE:g}; see docs/verify.md)",
+        metavar="T|auto",
+        help=f"per-element bound (default {DEFAULT_TOLERANCE:g}); auto: 10x the measured noise "
+        "floor, never below 1e-4 (see docs/verify.md)",
     )
     p.add_argument(
         "--output-tolerance",

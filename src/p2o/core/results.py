@@ -728,6 +728,8 @@ class VerifyResult(Verdict, Result):
     provenance: Provenance | None = None
     layer_errors: LayerErrorReport | None = None
     """With ``--precision-debug``: the error each reduced node adds (``LayerErrorReport``)."""
+    noise_floor: NoiseFloor | None = None
+    """How much the reference disagrees with itself (``p2o.parity.noise``); None: not measured."""
 
     @property
     def status(self) -> Status:
@@ -749,6 +751,7 @@ class VerifyResult(Verdict, Result):
                     "labels": self.labels,
                     "provenance": self.provenance,
                     "layer_errors": self.layer_errors,
+                    "noise_floor": self.noise_floor,
                 }
             )
         )
@@ -773,6 +776,7 @@ class VerifyResult(Verdict, Result):
             layer_errors=(
                 LayerErrorReport.from_dict(d["layer_errors"]) if d.get("layer_errors") else None
             ),
+            noise_floor=NoiseFloor.from_dict(d["noise_floor"]) if d.get("noise_floor") else None,
         )
 
 
@@ -1062,3 +1066,61 @@ class LayerErrorReport(Result):
                 f"{e.range_error:7.3f}"
             )
         return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- noise floor
+
+NOISE_MULTIPLE = 10.0
+"""An error within this many times the noise floor is the model's own float noise (and
+``--tolerance auto`` is this multiple of the floor, ``p2o.parity.noise``)."""
+FLOAT32_EPS = float(2.0**-23)
+"""The smallest floor a ratio is taken against: two engines that agree bit for bit on the first
+batch still round differently somewhere."""
+
+
+@dataclass(frozen=True)
+class NoiseFloor(Result):
+    """How much the reference disagrees with itself on the same inputs, on the tolerance rule's
+    scale (``min_tolerance``): Paddle Inference's plain vs oneDNN kernels, or (no Paddle model:
+    golden files) the ONNX graph with ONNX Runtime's graph optimizations off vs on."""
+
+    value: float
+    source: str  # "paddle-kernels" or "onnx-optimizations"
+    detail: str  # what was compared, on which samples
+
+    @property
+    def what(self) -> str:
+        if self.source == "paddle-kernels":
+            return f"Paddle's kernels differ by {self.value:.1e}"
+        return f"ONNX Runtime's graph optimizations move it by {self.value:.1e}"
+
+    def ratio(self, error: float | None) -> float | None:
+        """``error`` in multiples of the floor (None: no error measured)."""
+        if error is None or not math.isfinite(self.value):
+            return None
+        return error / max(self.value, FLOAT32_EPS)
+
+    def within(self, error: float | None) -> bool:
+        r = self.ratio(error)
+        return r is not None and r <= NOISE_MULTIPLE
+
+    def judge(self, error: float | None, passed: bool = False) -> str:
+        """One runtime's error beside the floor, in words."""
+        r = self.ratio(error)
+        if r is None or error is None:
+            return "-"
+        if not math.isfinite(r):
+            return f"{error:.1e} — not finite: a conversion error"
+        if r <= NOISE_MULTIPLE:
+            return f"{error:.1e} — within the model's own float noise ({self.what})"
+        tail = "within --tolerance" if passed else "a conversion error"
+        return f"{error:.1e} — {r:,.0f}× the float noise ({self.value:.1e}): {tail}"
+
+    def short(self, error: float | None) -> str:
+        """The table cell: the ratio, and whether it is noise."""
+        r = self.ratio(error)
+        if r is None:
+            return "-"
+        if not math.isfinite(r):
+            return "inf"
+        return f"{r:,.1f}× (noise)" if r <= NOISE_MULTIPLE else f"{r:,.0f}×"

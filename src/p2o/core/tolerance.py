@@ -85,7 +85,7 @@ PROOF_TOLERANCE = 5e-5
 TOP_K = 5
 
 
-def check_tolerance(tolerance: float) -> float:
+def check_tolerance(tolerance: float | str) -> float:
     """A valid tolerance as a float, or UsageError."""
     try:
         t = float(tolerance)

@@ -38,10 +38,10 @@ from p2o.converter.source import (
 from p2o.core import cache, progress, provenance
 from p2o.core.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.core.hashing import sha256_file
-from p2o.core.results import AccuracyResult, Status, VerifyResult
+from p2o.core.results import AccuracyResult, NoiseFloor, Status, VerifyResult
 from p2o.core.tolerance import ParityReport, RuntimeResult, check_tolerance, compare_all
 from p2o.core.versions import tool_versions
-from p2o.parity import acceptance, subject
+from p2o.parity import acceptance, noise, subject
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.labels import accuracy, load_labels
 from p2o.parity.localize import Divergence, localize
@@ -145,7 +145,7 @@ class VerifyOptions(ModelSource):
     onnx_file: str | Path | None = None
     golden: str | Path | None = None
     save_golden: str | Path | None = None
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float | str = DEFAULT_TOLERANCE  # or "auto": a multiple of the noise floor
     output_tolerances: dict[str, float] | None = None
     runtimes: Sequence[str] = DEFAULT_RUNTIMES
     inputs: str = "samples"
@@ -164,7 +164,8 @@ class VerifyOptions(ModelSource):
 @with_paddle_model
 def verify(o: VerifyOptions) -> VerifyResult:
     """Every runtime against the reference, at every batch size (see the module docstring)."""
-    tol = check_tolerance(o.tolerance)
+    auto = o.tolerance == "auto"
+    tol = DEFAULT_TOLERANCE if auto else check_tolerance(o.tolerance)
     names = _check_args(o.model, o.onnx_file, o.paddle_model, o.golden, o.runtimes, o.batches)
     if o.onnx_file is not None:
         _check_onnx_file(Path(o.onnx_file))
@@ -190,6 +191,11 @@ def verify(o: VerifyOptions) -> VerifyResult:
         else:
             x, desc = _inputs(subj, o.inputs, rules, names)
             data = _paddle_data(subj, ref_dir, x, desc, o.inputs, batches, o.threads, o.save_golden)
+        floor = None
+        if not rules.reduced(names):  # (an element-wise floor means nothing for fp16/int8)
+            floor = _noise_floor(subj, ref_dir, data, o.threads, notes)
+        if auto:
+            checks.tol = tol = _auto_tolerance(floor, notes)
         if labelled is not None:
             checks.x_labelled = labelled.load(_crop_preprocess(subj))
             ref = reference_outputs(
@@ -238,7 +244,42 @@ def verify(o: VerifyOptions) -> VerifyResult:
         accuracy=accuracy,
         labels=None if labelled is None else labelled.source,
         provenance=_provenance(subj, o),
+        noise_floor=floor,
     )
+
+
+def _noise_floor(
+    subj: subject.Subject, ref_dir: Any, data: _Data, threads: int, notes: list[str]
+) -> NoiseFloor | None:
+    """The reference against itself on the first batch (``p2o.parity.noise``): Paddle's plain vs
+    oneDNN kernels when the Paddle model is here, else ONNX Runtime's optimizations off vs on."""
+    b = data.batches[-1]  # one batch, of the largest size (the reference ran in such batches)
+    x = data.x_by_batch[b][:b]
+    ref = {k: v[:b] for k, v in data.reference[b].items()}
+    try:
+        if ref_dir is not None and rt.get(noise.ONEDNN).availability():
+            other = reference_outputs(
+                ref_dir, x, threads, chunk=b, model_key=_model_key(subj), runtime=noise.ONEDNN
+            )
+            return noise.paddle_floor(ref, other, len(x))
+        assert subj.onnx_path is not None
+        return noise.onnx_floor(subj.onnx_path, x)
+    except Exception as exc:  # a diagnosis: it must not hide the verdict
+        notes.append(f"noise floor not measured: {type(exc).__name__}: {_one_line(exc)}")
+        return None
+
+
+def _auto_tolerance(floor: NoiseFloor | None, notes: list[str]) -> float:
+    if floor is None:
+        notes.append(f"--tolerance auto: no noise floor measured; tolerance {DEFAULT_TOLERANCE:g}")
+        return DEFAULT_TOLERANCE
+    tol = noise.auto_tolerance(floor)
+    notes.append(
+        f"--tolerance auto = {tol:.2g}: {noise.NOISE_MULTIPLE:g}x the noise floor "
+        f"{floor.value:.2g} ({floor.detail}), within [{noise.AUTO_MIN_TOLERANCE:g}, "
+        f"{noise.AUTO_MAX_TOLERANCE:g}]"
+    )
+    return tol
 
 
 def _provenance(subj: subject.Subject, o: VerifyOptions) -> Any:
@@ -415,6 +456,7 @@ def reference_outputs(
     threads: int,
     chunk: int,
     model_key: dict[str, Any] | None = None,
+    runtime: str = REFERENCE,
 ) -> dict[str, np.ndarray]:
     """Paddle Inference's outputs for every sample of ``x`` (in batches of ``chunk``), kept in
     p2o's cache by content: program and parameters SHA-256, inputs, Paddle version, threads.
@@ -436,15 +478,16 @@ def reference_outputs(
         **model_key,
         "inputs_sha256": cache.array_digest(x),
         "paddle": metadata.version("paddlepaddle"),
-        "runtime": REFERENCE,
+        "runtime": runtime,
         "threads": int(threads),
         "chunk": int(chunk),
     }
 
     def compute() -> dict[str, np.ndarray]:
-        runner = rt.create(REFERENCE, subject.materialize(paddle_dir), threads=threads)
+        runner = rt.create(runtime, subject.materialize(paddle_dir), threads=threads)
         try:
-            with progress.step(f"Paddle reference on {len(x)} samples"):
+            what = "Paddle reference" if runtime == REFERENCE else f"Paddle {runtime} (noise floor)"
+            with progress.step(f"{what} on {len(x)} samples"):
                 parts = [runner.run(x[i : i + chunk]) for i in range(0, len(x), chunk)]
         except P2OError:
             raise

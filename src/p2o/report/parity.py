@@ -236,6 +236,35 @@ def _range_error(r: RuntimeResult) -> float | None:
     return max(values) if values else None
 
 
+def noise_lines(result: VerifyResult, tables: list[Table]) -> list[str]:
+    """The noise floor beside every verdict: a ``vs noise`` column in the element-wise table
+    (the error in multiples of the floor), each runtime's worst error in words, and the same
+    words in a failed row's reason (so JUnit's failure message carries them)."""
+    floor = result.noise_floor
+    if floor is None:
+        return []
+    reduced = _reduced(result)
+    worst: dict[str, RuntimeResult] = {}
+    for r in result.report.results:
+        if r.runtime in reduced or r.min_tolerance is None:
+            continue
+        if r.runtime not in worst or r.min_tolerance > (worst[r.runtime].min_tolerance or 0.0):
+            worst[r.runtime] = r
+    for t in tables:
+        if "min tol" not in t.columns:
+            continue
+        t.columns.insert(t.columns.index("min tol") + 1, "vs noise")
+        plain = [r for r in result.report.results if r.runtime not in reduced]
+        for row, r in zip(t.rows, plain, strict=True):
+            row.cells["vs noise"] = floor.short(r.min_tolerance)
+            if row.status in (Status.FAILED, Status.ERROR) and r.min_tolerance is not None:
+                row.reason = "; ".join(x for x in (row.reason, floor.judge(r.min_tolerance)) if x)
+    return [f"noise floor {floor.value:.1e}: {floor.detail}"] + [
+        f"{name}: {floor.judge(r.min_tolerance, r.status is Status.PASSED)}"
+        for name, r in worst.items()
+    ]
+
+
 def verify_report(result: VerifyResult) -> Report:
     rep = result.report
     notes = []
@@ -243,6 +272,8 @@ def verify_report(result: VerifyResult) -> Report:
         notes.append(result.divergence.describe())
     notes += result.notes
     figure = error_figure(result)
+    tables = verify_tables(result)
+    noise = noise_lines(result, tables)
     tolerance = (
         [f"tolerance {rep.tolerance:g} ({RULE})"]
         if len(_reduced(result)) < len({r.runtime for r in rep.results}) or not rep.results
@@ -255,14 +286,18 @@ def verify_report(result: VerifyResult) -> Report:
             f"ONNX file: {result.onnx_file}",
             f"reference {rep.reference}; inputs: {result.inputs}; batches {result.batches}",
             *tolerance,
+            *noise,
             *precision_lines(result),
         ],
         sections=[
-            *verify_tables(result),
+            *tables,
             *([figure] if figure else []),
             *layer_error_tables(result),  # --precision-debug
         ],
         notes=notes,
         summary=summary(rep),
-        provenance={} if result.provenance is None else result.provenance.facts(),
+        provenance={
+            **({} if result.provenance is None else result.provenance.facts()),
+            **({"noise floor": noise[0]} if noise else {}),  # also a JUnit suite property
+        },
     )
