@@ -8,6 +8,7 @@ skipped or failed keeps its slot, labelled so. The title gives the threads and t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +21,20 @@ if TYPE_CHECKING:
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
 
+def _quiet_matplotlib() -> None:
+    """matplotlib's log records (its font cache being built, a temporary config directory) go
+    where the application's logging sends them, and nowhere when it set none up: a handler on
+    its logger keeps Python's last-resort handler from printing them on stderr."""
+    log = logging.getLogger("matplotlib")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+
+
 def check_plot_path(path: str | Path) -> None:
     """UsageError unless ``path`` names a PNG; EnvironmentProblem without matplotlib."""
     if Path(path).suffix.lower() != ".png":
         raise UsageError(f"--plot {path}: the name must end in .png")
+    _quiet_matplotlib()
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:

@@ -26,7 +26,7 @@ COLUMNS = [
     "img/s",
     "vs paddle",
 ]
-PUBLISHED_TITLE = "Published figures (other hardware, not measured here)"
+PUBLISHED_TITLE = "Published figures, other hardware"
 
 
 def f(v: float | None, spec: str = ".2f") -> str:
@@ -74,33 +74,28 @@ def measured_table(result: BenchResult, title: str = "Measured on this machine")
     )
 
 
-def _published_key(row: dict[str, Any]) -> str:
-    return f"published {row.get('gpu', '?')} {row.get('engine', '?')} {row.get('precision', '?')}"
+def published_title(published: list[dict[str, Any]]) -> str:
+    """``Published figures, other hardware: V100 TensorRT FP32 (…), not measured here``."""
+    kinds = dict.fromkeys(
+        f"{r.get('gpu', '?')} {r.get('engine', '?')} {r.get('precision', '?')}" for r in published
+    )
+    what = ", ".join(kinds) or "none for this model"
+    return f"{PUBLISHED_TITLE}: {what} (PaddleClas model pages), not measured here"
 
 
 def glance_table(result: BenchResult) -> Table:
-    """Per batch size: measured p50 per runtime, then the published figures beside them."""
+    """Per batch size: measured p50 per runtime (measured figures only: published ones, from
+    other hardware, are in their own section, never in a column beside these)."""
     measured = [f"{r} p50 ms (measured)" for r in result.runtimes]
-    keys = list(dict.fromkeys(_published_key(r) for r in result.published))
-    cols = ["bs", *measured, *[f"{k} ms" for k in keys]]
+    cols = ["bs", *measured]
     rows = []
     for b in result.batches:
         cells = {"bs": str(b)}
         for r, col in zip(result.runtimes, measured, strict=True):
             t = result.get(r, b)
             cells[col] = f(t.latency.p50_ms) if t and t.latency else (str(t.status) if t else "-")
-        for k in keys:
-            hit = [
-                p for p in result.published if _published_key(p) == k and p.get("batch_size") == b
-            ]
-            cells[f"{k} ms"] = f(hit[0].get("latency_ms")) if hit else "-"
         rows.append(Row(cells))
-    notes = (
-        [f"Columns named 'published' are not measured here. {PUBLISHED_LABEL}"]
-        if result.published
-        else []
-    )
-    return Table("At a glance: p50 per batch size", cols, rows, notes)
+    return Table("At a glance: p50 per batch size (measured here)", cols, rows, [])
 
 
 def published_table(result: BenchResult) -> Table:
@@ -120,7 +115,7 @@ def published_table(result: BenchResult) -> Table:
     if not rows:
         notes.append("No published latency rows for this model.")
     cols = ["GPU", "engine", "precision", "bs", "latency ms (published)"]
-    return Table(PUBLISHED_TITLE, cols, rows, notes, kind="published")
+    return Table(published_title(result.published), cols, rows, notes, kind="published")
 
 
 def header_lines(result: BenchResult) -> list[str]:
