@@ -5,8 +5,9 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
+from p2o import __version__
+
 TOOL_PACKAGES = (
-    "p2o",
     "paddlepaddle",
     "paddle2onnx",
     "onnx",
@@ -19,7 +20,8 @@ TOOL_PACKAGES = (
 
 
 def tool_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+    # p2o's own version from the package (its distribution is p2o-proof: p2o.DISTRIBUTION)
+    versions = {"python": platform.python_version(), "p2o": __version__}
     for pkg in TOOL_PACKAGES:
         try:
             versions[pkg] = metadata.version(pkg)
