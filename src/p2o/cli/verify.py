@@ -99,6 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "floor, never below 1e-4 (see docs/verify.md)",
     )
     p.add_argument(
+        "--repro",
+        metavar="DIR",
+        help="when verify fails: write the smallest ONNX subgraph that still diverges, with "
+        "Paddle's inputs and expected outputs, in ONNX's test-data layout (an empty or new DIR)",
+    )
+    p.add_argument(
         "--output-tolerance",
         action="append",
         metavar="NAME=TOL",
@@ -158,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
             save_golden=args.save_golden,
             tolerance=args.tolerance,
             output_tolerances=output_tolerances(args.output_tolerance),
+            repro=args.repro,
             runtimes=args.runtimes,
             inputs=args.inputs,
             batches=args.batch,

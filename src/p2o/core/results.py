@@ -587,11 +587,28 @@ class Divergence(Result):
     layers: int
     tolerance: float | None = None  # the tolerance every error here is measured against
     final_min_tolerance: float | None = None  # the final outputs' own measure
+    # "program": found from the Paddle program itself (p2o.parity.trace): paddle_layer is the
+    # diverging value's name, onnx_node the node computing it, nodes all the nodes between it
+    # and the matched values before it (what the repro bundle holds); "network": the zoo's
+    # dygraph layers (p2o.parity.localize)
+    source: str = "network"
+    nodes: list[str] = field(default_factory=list)
+    repro: str = ""  # the --repro bundle written for it
 
     def describe(self) -> str:
         if not self.found:
             return "no diverging layer: the final outputs agree within the tolerance"
         tol = "" if self.tolerance is None else f" > tolerance {self.tolerance:.3g}"
+        if self.source == "program":
+            others = [n for n in self.nodes if n != self.onnx_node]
+            return (
+                f"first diverging op: Paddle {self.paddle_type} (output {self.paddle_layer}); "
+                f"ONNX node {self.onnx_node} ({self.onnx_op}) computes it"
+                + (f" with {', '.join(others[-6:])}" if others else "")
+                + f"; off by {self.rel_error:.3g}{tol} (min tolerance); "
+                f"last match: {self.last_matching_layer or '(input)'}"
+                + (f"; repro: {self.repro}" if self.repro else "")
+            )
         return (
             f"first diverging layer: Paddle {self.paddle_layer} ({self.paddle_type}); suspect "
             f"ONNX node: {self.onnx_node or '?'} ({self.onnx_op or '?'}); "

@@ -12,19 +12,22 @@ whose identity names another model or weights is refused, exit 2). Paddle's refe
 computed once per sample (and kept in p2o's cache by content), then sliced for each batch
 size. Each runtime runs every batch size; one ``RuntimeResult`` per runtime and batch size. A
 runtime that cannot run the asked precision is skipped with the reason, like a missing
-package. When a runtime fails and the Paddle network is at hand, the first diverging layer
-is located.
+package. Beside every verdict, the reference's own noise floor (``p2o.parity.noise``). When a
+runtime fails, the first diverging op is found from the Paddle program (``p2o.parity.trace``;
+a zoo network is exported to one), else, for a zoo network, from its dygraph layers
+(``p2o.parity.localize``); ``repro`` writes the diverging subgraph in ONNX's test-data layout.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from p2o.converter.manifest import producer
 from p2o.converter.precision import detect
@@ -41,7 +44,7 @@ from p2o.core.hashing import sha256_file
 from p2o.core.results import AccuracyResult, NoiseFloor, Status, VerifyResult
 from p2o.core.tolerance import ParityReport, RuntimeResult, check_tolerance, compare_all
 from p2o.core.versions import tool_versions
-from p2o.parity import acceptance, noise, subject
+from p2o.parity import acceptance, noise, subject, trace
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
 from p2o.parity.labels import accuracy, load_labels
 from p2o.parity.localize import Divergence, localize
@@ -159,6 +162,7 @@ class VerifyOptions(ModelSource):
     labels: str | Path | None = None
     class_list: str | Path | None = None
     max_accuracy_drop: float | None = None
+    repro: str | Path | None = None  # when it fails: the diverging subgraph, ONNX test-data layout
 
 
 @with_paddle_model
@@ -169,6 +173,7 @@ def verify(o: VerifyOptions) -> VerifyResult:
     names = _check_args(o.model, o.onnx_file, o.paddle_model, o.golden, o.runtimes, o.batches)
     if o.onnx_file is not None:
         _check_onnx_file(Path(o.onnx_file))
+    _check_repro(o.repro, o.golden)
     labelled = _load_labels(o.labels, o.class_list, o.golden)
     assert o.paddle_model is None or isinstance(o.paddle_model, PaddleModelSource)  # opened
     subj = subject.resolve(
@@ -212,6 +217,10 @@ def verify(o: VerifyOptions) -> VerifyResult:
                 checks,
             )
         ]
+        failed = any(r.status == "failed" for r in results)
+        divergence = None
+        if o.localize and failed and ref_dir is not None and not rules.reduced(names):
+            divergence = _trace(ref_dir, subj.onnx_path, data, tol, floor, o.repro, notes)
     accuracy: list[AccuracyResult] = []
     if labelled is not None:
         accuracy, results = _accuracy(
@@ -225,10 +234,14 @@ def verify(o: VerifyOptions) -> VerifyResult:
         o.strict,
         dict(o.output_tolerances or {}),
     )
-    divergence = None
-    failed = any(r.status == "failed" for r in results)
     zoo = subj.reference if subj.reference and subj.reference.kind == "zoo" else None
-    if o.localize and failed and zoo is not None and not rules.reduced(names):
+    if (
+        divergence is None
+        and o.localize
+        and failed
+        and zoo is not None
+        and not rules.reduced(names)
+    ):
         # (layer by layer at an fp32 tolerance means nothing for a reduced precision)
         x = data.x_by_batch[data.batches[0]][:1]
         divergence = _localize(zoo.net, subj.onnx_path, x, tol, notes)  # net built here if need be
@@ -246,6 +259,52 @@ def verify(o: VerifyOptions) -> VerifyResult:
         provenance=_provenance(subj, o),
         noise_floor=floor,
     )
+
+
+def _check_repro(repro: str | Path | None, golden: str | Path | None) -> None:
+    if repro is None:
+        return
+    if golden is not None:
+        raise UsageError("--repro needs the Paddle program; it cannot run with --golden")
+    path = Path(repro)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UsageError(f"--repro {path}: exists and is not an empty folder")
+
+
+def _trace(
+    ref_dir: Any,
+    onnx_path: Path | None,
+    data: _Data,
+    tol: float,
+    floor: NoiseFloor | None,
+    repro: str | Path | None,
+    notes: list[str],
+) -> Any:
+    """The first diverging op of the Paddle program (``p2o.parity.trace``), and its repro."""
+    assert onnx_path is not None
+    x = data.x_by_batch[data.batches[0]][:1]
+    try:
+        src = subject.materialize(ref_dir)
+        files = src if isinstance(src, PaddleModelFiles) else find_paddle_model(src)
+        t = trace.trace(onnx.load(str(onnx_path)), files, x)
+        found = trace.first_divergence(t, tol, floor)
+    except Exception as exc:  # a diagnosis: it must not hide the verdict
+        notes.append(f"could not trace the Paddle program: {type(exc).__name__}: {_one_line(exc)}")
+        return None
+    if found is None:
+        notes.append(
+            "every value of the Paddle program matched by name is within "
+            f"{trace.threshold(tol, floor):.2g} on the first sample: no diverging op named"
+        )
+        return None
+    if repro is None:
+        return found.divergence
+    try:
+        written = trace.write_repro(t, found, repro)
+    except Exception as exc:  # the diagnosis stands without its bundle
+        notes.append(f"no repro written: {type(exc).__name__}: {_one_line(exc)}")
+        return found.divergence
+    return replace(found.divergence, repro=str(written))
 
 
 def _noise_floor(
