@@ -22,6 +22,7 @@ Legacy ``.pdmodel`` programs are not traced (paddle2onnx names their tensors dif
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -271,16 +272,25 @@ def write_repro(t: Trace, found: Found, out: str | Path) -> Path:
         part = Path(tmp) / "model.onnx"
         onnx.utils.extract_model(str(whole), str(part), found.inputs, [found.target])
         data = part.read_bytes()
-    sets = out / "test_data_set_0"
-    sets.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "model.onnx", data)
-    for i, name in enumerate(found.inputs):
-        tensor = onnx.numpy_helper.from_array(np.ascontiguousarray(feeds[name]), name)
-        write_atomic(sets / f"input_{i}.pb", tensor.SerializeToString())
-    expected = onnx.numpy_helper.from_array(
-        np.ascontiguousarray(values[t.holds[found.target]]), found.target
-    )
-    write_atomic(sets / "output_0.pb", expected.SerializeToString())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:  # written whole or not at all: a hidden folder renamed into place at the end
+        sets = staging / "test_data_set_0"
+        sets.mkdir()
+        write_atomic(staging / "model.onnx", data)
+        for i, name in enumerate(found.inputs):
+            tensor = onnx.numpy_helper.from_array(np.ascontiguousarray(feeds[name]), name)
+            write_atomic(sets / f"input_{i}.pb", tensor.SerializeToString())
+        expected = onnx.numpy_helper.from_array(
+            np.ascontiguousarray(values[t.holds[found.target]]), found.target
+        )
+        write_atomic(sets / "output_0.pb", expected.SerializeToString())
+        if out.is_dir():
+            out.rmdir()  # empty (verify checked it before running)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

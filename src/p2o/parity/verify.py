@@ -234,6 +234,8 @@ def verify(o: VerifyOptions) -> VerifyResult:
         o.strict,
         dict(o.output_tolerances or {}),
     )
+    if o.repro is not None and (divergence is None or not divergence.repro):
+        notes.append(f"--repro {o.repro}: nothing written (no diverging op found)")
     zoo = subj.reference if subj.reference and subj.reference.kind == "zoo" else None
     if (
         divergence is None
