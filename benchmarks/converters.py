@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -112,6 +113,18 @@ class Model:
         return self.program().with_suffix(".pdiparams")
 
 
+@dataclass(frozen=True)
+class Context:
+    """How every child runs: its time limit, and TMPDIR inside the run's temporary folder (so
+    that what a child keeps there, such as a failed paddle2onnx's log, goes with it)."""
+
+    timeout: float
+    tmp: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "TMPDIR": str(self.tmp)}
+
+
 @dataclass
 class Cell:
     """What one converter did with one model, and what verify said of it."""
@@ -140,11 +153,12 @@ class Row:
 # --------------------------------------------------------------------------- subprocesses
 
 
-def run(cmd: list[str], timeout: float) -> tuple[int, str, str, float]:
+def run(cmd: list[str], ctx: Context) -> tuple[int, str, str, float]:
     """Exit code, stdout, stderr and seconds of ``cmd`` (exit 124 when it ran out of time)."""
+    timeout = ctx.timeout
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ctx.env())
     except subprocess.TimeoutExpired:
         return TIMEOUT_EXIT, "", f"timed out after {timeout:.0f} s", time.perf_counter() - t0
     except OSError as exc:  # the external command does not exist or cannot run
@@ -164,11 +178,11 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- models
 
 
-def zoo_names(patterns: list[str]) -> list[str]:
+def zoo_names(patterns: list[str], ctx: Context) -> list[str]:
     """Zoo names matching comma-separated names or patterns, as ``p2o list --json`` sees them."""
     names: list[str] = []
     for pattern in patterns:
-        code, out, err, _ = run([*P2O, "list", pattern, "--json"], timeout=300)
+        code, out, err, _ = run([*P2O, "list", pattern, "--json"], ctx)
         if code != 0:
             raise UsageError(first_line(err) or f"p2o list {pattern!r} failed (exit {code})")
         names += [m["name"] for m in json.loads(out) if m["name"] not in names]
@@ -191,10 +205,10 @@ def paddle_folders(path: Path) -> list[Path]:
     return found
 
 
-def export_zoo(model: Model, timeout: float) -> str:
+def export_zoo(model: Model, ctx: Context) -> str:
     """Export zoo model ``model.name`` into ``model.folder``; '' or the failure's line."""
     code, _, err, seconds = run(
-        [sys.executable, "-c", EXPORT_CHILD, model.name, str(model.folder)], timeout
+        [sys.executable, "-c", EXPORT_CHILD, model.name, str(model.folder)], ctx
     )
     if code != 0:
         lines = [ln for ln in err.splitlines() if ln.strip()]
@@ -233,18 +247,34 @@ def describe_divergence(div: dict[str, Any] | None) -> str:
 
 
 def worst_min_tolerance(report: dict[str, Any]) -> float | None:
-    values = [r["min_tolerance"] for r in report.get("results", []) if r.get("min_tolerance")]
+    values = [
+        r["min_tolerance"] for r in report.get("results", []) if r.get("min_tolerance") is not None
+    ]
     return max(values) if values else None
 
 
-def verify(cell: Cell, model: Model, onnx_file: Path, timeout: float) -> None:
+def parse_report(out: str) -> dict[str, Any] | None:
+    """verify's JSON: stdout, or the object that starts a line of it (should a library have
+    printed something else there too)."""
+    starts = [0] + [i + 1 for i, ch in enumerate(out) if ch == "\n" and out[i + 1 : i + 2] == "{"]
+    for start in starts:
+        try:
+            report, _ = json.JSONDecoder().raw_decode(out, start)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            return report
+    return None
+
+
+def verify(cell: Cell, model: Model, onnx_file: Path, ctx: Context) -> None:
     cmd = [*P2O, "verify", "--onnx", str(onnx_file), "--paddle-model", str(model.folder)]
-    code, out, err, _ = run([*cmd, *VERIFY_ARGS], timeout)
+    code, out, err, _ = run([*cmd, *VERIFY_ARGS], ctx)
     cell.verify_exit = code
-    try:
-        report = json.loads(out)
-    except ValueError:
-        cell.verify_reason = first_line(err) or "verify printed no JSON"
+    report = parse_report(out)
+    if report is None:
+        said = first_line(err) or first_line(out)
+        cell.verify_reason = f"verify printed no JSON: {said}" if said else "verify printed nothing"
         return
     cell.verify_reason = str(report.get("reason") or "")
     cell.min_tolerance = worst_min_tolerance(report)
@@ -252,17 +282,17 @@ def verify(cell: Cell, model: Model, onnx_file: Path, timeout: float) -> None:
     cell.producer = str((report.get("provenance") or {}).get("producer") or "")
 
 
-def convert_and_verify(conv: Converter, model: Model, work: Path, timeout: float) -> Cell:
+def convert_and_verify(conv: Converter, model: Model, work: Path, ctx: Context) -> Cell:
     out = work / conv.name / model.name / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
-    code, _, err, seconds = run(convert_command(conv, model, out), timeout)
+    code, _, err, seconds = run(convert_command(conv, model, out), ctx)
     cell = Cell(convert_exit=code, convert_seconds=seconds)
     if code != 0 or not out.is_file():
         cell.convert_exit = code or 1
         cell.convert_error = first_line(err) or f"exit {code} but no {out.name} written"
         return cell
     cell.nodes = node_count(out)
-    verify(cell, model, out, timeout)
+    verify(cell, model, out, ctx)
     return cell
 
 
@@ -273,8 +303,9 @@ def verdict(cell: Cell) -> str:
     if cell.verify_exit is None:
         return "–"
     text = VERDICTS.get(cell.verify_exit, f"exit {cell.verify_exit}")
-    if cell.verify_exit not in (0, 1) and cell.verify_reason:
-        text += f": {cell.verify_reason.splitlines()[0][:120]}"
+    first = cell.verify_reason.split("; ")[0].splitlines()[0] if cell.verify_reason else ""
+    if first and (cell.verify_exit != 1 or "> tolerance" not in first):  # not a numeric failure
+        text += f": {first[:120]}"
     return f"{text} ({cell.verify_exit})"
 
 
@@ -339,9 +370,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def collect_models(args: argparse.Namespace, work: Path) -> list[Model]:
+def collect_models(args: argparse.Namespace, work: Path, ctx: Context) -> list[Model]:
     patterns = [p.strip() for p in args.models.split(",") if p.strip()]
-    models = [Model(n, True, work / "paddle" / n) for n in zoo_names(patterns)]
+    models = [Model(n, True, work / "paddle" / n) for n in zoo_names(patterns, ctx)]
     for path in args.paddle_model:
         models += [Model(d.name, False, d) for d in paddle_folders(path)]
     if not models:
@@ -354,7 +385,7 @@ def collect_models(args: argparse.Namespace, work: Path) -> list[Model]:
 
 
 def measure(
-    models: list[Model], converters: list[Converter], work: Path, timeout: float
+    models: list[Model], converters: list[Converter], work: Path, ctx: Context
 ) -> list[Row]:
     """Export (zoo models), convert with each converter, verify: one row per model."""
     rows = []
@@ -362,12 +393,12 @@ def measure(
         row = Row(model.name)
         rows.append(row)
         if model.zoo:
-            row.error = export_zoo(model, timeout)
+            row.error = export_zoo(model, ctx)
             if row.error:
                 log(f"[{i}/{len(models)}] {model.name}: {row.error}")
                 continue
         for conv in converters:
-            cell = convert_and_verify(conv, model, work, timeout)
+            cell = convert_and_verify(conv, model, work, ctx)
             row.cells[conv.name] = cell
             summary = " · ".join(cell_columns(cell, ""))
             log(f"[{i}/{len(models)}] {model.name} · {conv.name}: {summary}")
@@ -387,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"converter names must differ: {', '.join(names)}")
         with tempfile.TemporaryDirectory(prefix="p2o-converters-") as tmp:
             work = Path(tmp)
-            models = collect_models(args, work)
-            rows = measure(models, converters, work, args.timeout)
+            ctx = Context(args.timeout, work / "tmp")
+            ctx.tmp.mkdir()
+            models = collect_models(args, work, ctx)
+            rows = measure(models, converters, work, ctx)
     except UsageError as exc:
         print(f"converters.py: error: {exc}", file=sys.stderr)
         return 2

@@ -102,3 +102,18 @@ def test_bad_input_exits_2(bench: ModuleType, capsys: pytest.CaptureFixture[str]
     assert len(err) == 1 and err[0].startswith("converters.py: error: --converter expects")
     assert bench.main(["--converter", "p2o=x {out}", "--models", "RegNetX_200MF"]) == 2
     assert bench.main(["--paddle-model", "/nonexistent/folder"]) == 2
+
+
+def test_verify_json_is_found_after_stray_output(bench: ModuleType) -> None:
+    assert bench.parse_report('{"passed": true}') == {"passed": True}
+    assert bench.parse_report('a warning on stdout\n{"passed": false}\n') == {"passed": False}
+    assert bench.parse_report("no json here") is None
+
+
+def test_a_failure_that_is_not_numeric_says_why(bench: ModuleType) -> None:
+    numeric = bench.Cell(verify_exit=1, verify_reason="ort-cpu[bs=1] failed: x > tolerance 0.0001")
+    assert bench.verdict(numeric) == "FAILED (1)"
+    engine = bench.Cell(
+        verify_exit=1, verify_reason="openvino[bs=1] error: ReduceProd; ort-cpu[bs=4] failed"
+    )
+    assert bench.verdict(engine) == "FAILED: openvino[bs=1] error: ReduceProd (1)"
