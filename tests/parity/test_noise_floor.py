@@ -145,3 +145,25 @@ def test_golden_files_get_the_onnx_floor(tiny: tuple[Path, Path], tmp_path: Path
     )
     assert res.noise_floor is not None and res.noise_floor.source == "onnx-optimizations"
     assert res.noise_floor.value < 1e-5
+
+
+@pytest.mark.slow
+def test_a_paddle_engine_off_by_far_more_than_noise_is_not_the_floor(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """oneDNN off by 100% (a defect, as on ConvNeXt_tiny): the ONNX graph's floor instead, or a
+    broken conversion would be called noise."""
+    monkeypatch.setenv("P2O_CACHE_DIR", str(tmp_path / "cache"))
+    real = PaddleRunner._run
+
+    def defect(self, feed):  # type: ignore[no-untyped-def]
+        out = real(self, feed)
+        return [v * np.float32(2.0) for v in out] if self.onednn else out
+
+    monkeypatch.setattr(PaddleRunner, "_run", defect)
+    pd, onnx_path = tiny
+    res = _verify(_broken(onnx_path, tmp_path / "broken.onnx", 1.05), pd)
+    floor, error = res.noise_floor, res.report.results[0].min_tolerance
+    assert floor is not None and floor.source == "onnx-optimizations", res.notes
+    assert any("more than float noise" in n for n in res.notes)
+    assert "a conversion error" in floor.judge(error)

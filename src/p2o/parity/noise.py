@@ -33,6 +33,10 @@ from p2o.core.tolerance import min_tolerance
 
 AUTO_MIN_TOLERANCE = 1e-4
 AUTO_MAX_TOLERANCE = 5e-2
+# Two Paddle engines further apart than this are not showing float noise but a defect of one
+# (Paddle 3.3.1's oneDNN kernels are off by 9.7 on PaddleClas's ConvNeXt_tiny, where ONNX
+# Runtime agrees with the plain kernels to 5e-6): the ONNX graph's floor is used instead.
+PLAUSIBLE_FLOOR = 5e-2
 ONEDNN = "paddle"  # the second Paddle engine the reference (paddle-plain) is compared with
 
 

@@ -322,7 +322,14 @@ def _noise_floor(
             other = reference_outputs(
                 ref_dir, x, threads, chunk=b, model_key=_model_key(subj), runtime=noise.ONEDNN
             )
-            return noise.paddle_floor(ref, other, len(x))
+            floor = noise.paddle_floor(ref, other, len(x))
+            if floor.value <= noise.PLAUSIBLE_FLOOR:
+                return floor
+            notes.append(
+                f"Paddle's oneDNN and plain kernels disagree by {floor.value:.2g} on this model: "
+                "more than float noise (a defect of one engine); the noise floor is the ONNX "
+                "graph's instead"
+            )
         assert subj.onnx_path is not None
         return noise.onnx_floor(subj.onnx_path, x)
     except Exception as exc:  # a diagnosis: it must not hide the verdict
