@@ -163,3 +163,22 @@ def test_a_repro_dir_that_is_not_empty_is_a_usage_error(
         ]
     )
     assert code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_legacy_pdmodel_program_is_traced(tmp_path: Path) -> None:
+    """A legacy .pdmodel is translated to PIR as paddle2onnx does: the same names match."""
+    from p2o.converter.source import find_paddle_model
+    from tests.converter.byom_nets import export_legacy
+
+    model_dir = export_legacy("mobile", tmp_path / "pd")
+    onnx_path = convert(ConvertOptions(paddle_model=model_dir, out_dir=tmp_path / "c")).onnx_path
+    files = find_paddle_model(model_dir)
+    assert files.format == "legacy"
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    model = onnx.load(str(onnx_path))
+    intact = trace.trace(model, files, x)
+    assert len(intact.errors) >= 10 and trace.first_divergence(intact, 1e-4) is None
+    node = scale_conv_weight(model, 1.05)
+    found = trace.first_divergence(trace.trace(model, files, x), 1e-4)
+    assert found is not None and found.divergence.onnx_node == node, found

@@ -15,8 +15,9 @@ ONNX nodes between it and the matched values before it (what computes it in the 
 ONNX's test-data layout: the subgraph, its inputs (Paddle's values) and Paddle's expected
 output, which any runtime replays.
 
-Legacy ``.pdmodel`` programs are not traced (paddle2onnx names their tensors differently):
-``trace`` raises ``Untraceable`` and verify says so in a note.
+A legacy ``.pdmodel`` program is loaded in the old IR (its parameters into the scope) and
+translated to PIR (``paddle.pir.translate_to_pir``), which is what paddle2onnx 2.1.0 converts
+too: the same ops in the same order, so the same names.
 """
 
 from __future__ import annotations
@@ -78,9 +79,8 @@ def onnx_name(op: str, n: int, k: int) -> str:
 
 def paddle_values(files: PaddleModelFiles, x: np.ndarray) -> list[Value]:
     """Every float output of every op of the program on ``x``, named as paddle2onnx names it."""
-    if files.format != "pir":
-        raise Untraceable("a legacy .pdmodel program (paddle2onnx names its tensors otherwise)")
     import paddle  # optional, heavy: only when a failure is localized
+    from paddle.pir_utils import OldIrGuard
 
     was_dynamic = paddle.in_dynamic_mode()
     paddle.enable_static()
@@ -88,12 +88,21 @@ def paddle_values(files: PaddleModelFiles, x: np.ndarray) -> list[Value]:
         scope = paddle.static.Scope()
         with paddle.static.scope_guard(scope):
             exe = paddle.static.Executor(paddle.CPUPlace())
-            prog, feeds, _ = paddle.static.load_inference_model(
-                str(files.model_file.parent),
-                exe,
-                model_filename=files.model_file.name,
-                params_filename=files.params_file.name,
-            )
+            where = {
+                "model_filename": files.model_file.name,
+                "params_filename": files.params_file.name,
+            }
+            if files.format == "pir":
+                prog, feeds, _ = paddle.static.load_inference_model(
+                    str(files.model_file.parent), exe, **where
+                )
+            else:  # legacy: loaded (parameters into the scope) and translated to PIR, as
+                # paddle2onnx 2.1.0 does before converting: the same ops, the same names
+                with OldIrGuard():
+                    legacy, feeds, _ = paddle.static.load_inference_model(
+                        str(files.model_file.parent), exe, **where
+                    )
+                prog = paddle.pir.translate_to_pir(legacy.desc)
             block = prog.global_block()
             for op in [op for op in block.ops if op.name() == "pd_op.fetch"]:
                 block.remove_op(op)  # fetching other values fails beside the program's own
