@@ -68,13 +68,19 @@ def test_a_model_folder_travels_whole_and_nothing_outside_it(tmp_path):
 def test_resources_follow_the_runtimes_and_the_model_size():
     small = rx.needs("RegNetX_200MF", ReleaseOptions())
     big = rx.needs("RegNetX_32GF", ReleaseOptions())
-    gpu = rx.needs("RegNetX_200MF", ReleaseOptions(runtimes=("ort-cuda",)))
-    assert "GPU" not in small and gpu["GPU"] == 1
+    with_gpu = ReleaseOptions(runtimes=("ort-cpu", "ort-cuda"))
+    gpu = rx.gpu_needs("RegNetX_200MF", with_gpu)
+    assert "GPU" not in small and "GPU" not in rx.needs("RegNetX_200MF", with_gpu)
+    assert gpu is not None and gpu["GPU"] == 1 and "paddle" not in gpu  # a GPU node, no Paddle
+    assert rx.gpu_needs("RegNetX_200MF", ReleaseOptions()) is None
+    assert rx.paddle_step(with_gpu).runtimes == ("ort-cpu",)
+    assert rx.paddle_step(ReleaseOptions(runtimes=("ort-trt",))).runtimes == ("ort-cpu",)
     assert small["paddle"] > 0 and small["CPU"] == 1
     assert 2**29 < small["memory"] < big["memory"]
     assert rx.fits({"CPU": 2, "memory": 8 * 2**30, "paddle": 1}, small)
     assert not rx.fits({"CPU": 2, "memory": 8 * 2**30}, small)  # no Paddle there
     assert not rx.fits({"CPU": 8, "memory": 64 * 2**30, "paddle": 1}, gpu)
+    assert rx.fits({"CPU": 8, "memory": 64 * 2**30, "GPU": 1}, gpu)
 
 
 def test_the_board_counts_per_node_and_a_dead_node_is_named():
@@ -259,7 +265,7 @@ def test_no_node_with_the_resources_is_exit_2_without_a_hang(cluster, tmp_path):
     assert time.monotonic() - t0 < 120
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("p2o: error: no node of the Ray cluster has ")
-    assert "what RegNetX_200MF needs" in lines[0] and "none has enough GPU;" in lines[0]
+    assert "what RegNetX_200MF's GPU step needs" in lines[0] and "none has enough GPU;" in lines[0]
 
 
 @pytest.mark.slow
@@ -296,3 +302,29 @@ def test_sigterm_on_the_driver_cancels_the_tasks_and_leaves_no_partial_model(clu
     finally:
         ray.shutdown()
     assert not [d for d in Path(tempfile.gettempdir()).glob("p2o-ray-*") if d not in tmp_before]
+
+
+@pytest.mark.slow
+def test_gpu_runtimes_run_on_a_gpu_node_without_paddle_from_the_golden_file(tmp_path):
+    """The Paddle step on the Paddle node, the GPU step on the GPU node (no Paddle there): the
+    record holds both steps' rows and names the GPU node. This machine has no GPU, so the
+    GPU runtimes are skipped with their reason; the scheduling is what is tested."""
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    gpu_node = c.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1")  # no paddle
+    try:
+        dist = tmp_path / "dist"
+        proc = _release(dist, "RegNetX_200MF", c.address, "--runtimes", "ort-cpu,ort-cuda")
+        assert proc.returncode == 0, proc.stderr
+        rec = json.loads((dist / "RegNetX_200MF" / "record.json").read_text())
+        rows = {r["runtime"]: r for r in rec["verify"]["results"]}
+        assert rows["ort-cpu"]["status"] == "passed"  # the Paddle step's row
+        assert rows["ort-cuda"]["status"] == "skipped"  # the GPU step's row, with its reason
+        assert any(gpu_node.node_id[:8] in n for n in rec["verify"]["notes"])
+        assert "verify_gpu" in rec["stage_seconds"]
+        _no_partial_files(dist)
+        page = (dist / "RegNetX_200MF" / "report.html").read_text()
+        assert "ort-cuda" in page  # the model's page was rewritten with the GPU rows
+    finally:
+        c.shutdown()

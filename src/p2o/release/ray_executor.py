@@ -14,7 +14,13 @@ Resources a model's task declares (``ray.remote`` options):
   overrides it;
 - ``resources={"paddle": 0.001}``: only a node started with ``--resources '{"paddle": 1}'``
   (one that has Paddle installed) is ever picked;
-- ``num_gpus=1`` when the runtimes include a GPU one (``ort-cuda``, ``ort-trt``).
+- no GPU: the GPU runtimes (``ort-cuda``, ``ort-trt``) are a second task per model, the GPU
+  step: ``num_gpus=1`` and no ``paddle`` resource, so it runs on a GPU node without Paddle.
+  It gets the finished model folder (through the object store), verifies ``model.onnx`` on
+  the GPU runtimes against the ``golden.npz`` the Paddle step saved, adds those rows to the
+  record, rewrites the model's reports, and sends the folder back to be published. Only the
+  Paddle step runs where there is no GPU runtime; with GPU runtimes only, the Paddle step
+  verifies on ``ort-cpu`` (it needs one runtime to save the golden outputs).
 
 Each task runs in a fresh worker process (``max_calls=1``: Paddle and paddle2onnx are not
 safe to share one). A task whose worker or node dies is retried ``$P2O_RAY_MAX_RETRIES``
@@ -35,6 +41,7 @@ Cluster problems end the release before any model runs, with one line and exit 2
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -54,7 +61,7 @@ from p2o.core import progress, signals
 from p2o.core.errors import EnvironmentProblem, Terminated, UsageError, raise_terminated
 from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
-from p2o.release.worker import RECORD, WORK, build_model
+from p2o.release.worker import RECORD, WORK, add_gpu_verify, build_model
 from p2o.zoo import model_info
 
 Done = Callable[[ModelRecord], None]
@@ -101,23 +108,39 @@ def import_ray() -> Any:
 
 
 def needs(name: str, options: ReleaseOptions) -> dict[str, float]:
-    """What one model's task asks of a node, in Ray's resource names."""
+    """What one model's Paddle step asks of a node, in Ray's resource names."""
     cpus = _env_float(ENV_CPUS, 1.0)
     memory_mb = _env_float(ENV_MEMORY, 0.0) or 600 + 48 * model_info(name).params / 1e6
-    need = {"CPU": cpus, "memory": round(memory_mb) * 2**20, PADDLE_RESOURCE: PADDLE_AMOUNT}
-    if GPU_RUNTIMES & set(options.runtimes):
-        need["GPU"] = 1.0
-    return need
+    return {"CPU": cpus, "memory": round(memory_mb) * 2**20, PADDLE_RESOURCE: PADDLE_AMOUNT}
+
+
+def gpu_runtimes(options: ReleaseOptions) -> list[str]:
+    return [r for r in options.runtimes if r in GPU_RUNTIMES]
+
+
+def gpu_needs(name: str, options: ReleaseOptions) -> dict[str, float] | None:
+    """What one model's GPU step asks of a node (None: no GPU runtime asked for)."""
+    if not gpu_runtimes(options):
+        return None
+    memory_mb = _env_float(ENV_MEMORY, 0.0) or 600 + 24 * model_info(name).params / 1e6
+    return {"CPU": _env_float(ENV_CPUS, 1.0), "memory": round(memory_mb) * 2**20, "GPU": 1.0}
+
+
+def paddle_step(options: ReleaseOptions) -> ReleaseOptions:
+    """The options of the Paddle step: the release's, less the GPU runtimes."""
+    cpu = tuple(r for r in options.runtimes if r not in GPU_RUNTIMES) or ("ort-cpu",)
+    return dataclasses.replace(options, runtimes=cpu)
 
 
 def _remote_options(need: dict[str, float], retries: int) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "num_cpus": need["CPU"],
         "memory": need["memory"],
-        "resources": {PADDLE_RESOURCE: need[PADDLE_RESOURCE]},
         "max_retries": retries,
         "retry_exceptions": False,  # a model's own error is a record, not a retry
     }
+    if PADDLE_RESOURCE in need:
+        opts["resources"] = {PADDLE_RESOURCE: need[PADDLE_RESOURCE]}
     if "GPU" in need:
         opts["num_gpus"] = need["GPU"]
     return opts
@@ -127,7 +150,8 @@ def describe(need: dict[str, float]) -> str:
     parts = [f"{need['CPU']:g} CPU", f"{need['memory'] / 2**30:.1f} GiB memory"]
     if "GPU" in need:
         parts.append(f"{need['GPU']:g} GPU")
-    parts.append(f"the '{PADDLE_RESOURCE}' resource")
+    if PADDLE_RESOURCE in need:
+        parts.append(f"the '{PADDLE_RESOURCE}' resource")
     return ", ".join(parts)
 
 
@@ -313,10 +337,27 @@ def model_task(
             wfile.write_bytes(weights)
         dist = Path(tmp, "dist")
         dist.mkdir()
-        rec = build_model(
-            name, str(wfile) if wfile else None, ReleaseOptions.from_key(opts), str(dist)
-        )
+        full = ReleaseOptions.from_key(opts)
+        rec = build_model(name, str(wfile) if wfile else None, paddle_step(full), str(dist), full)
         return rec.to_dict(), pack(dist / name), node
+
+
+def gpu_task(
+    name: str, blob: bytes, opts: dict[str, Any], tracker: Any
+) -> tuple[dict[str, Any], bytes, str]:
+    """A Ray task on a GPU node: the model folder built by the Paddle step, with the GPU
+    runtimes' verify rows added (``worker.add_gpu_verify``); (record, tar, node)."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    node = node_label(ctx.get_node_id(), ray.util.get_node_ip_address())
+    tracker.started.remote(name, node)
+    sweep()
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
+        folder = unpack(blob, name, Path(tmp))
+        options = ReleaseOptions.from_key(opts)
+        rec = add_gpu_verify(folder, gpu_runtimes(options), options, node)
+        return rec.to_dict(), pack(folder), node
 
 
 def sweep(tmp: str | None = None) -> list[Path]:
@@ -417,11 +458,12 @@ def run(
     retries = int(_env_float(ENV_RETRIES, 1.0))
     node_wait = _env_float(ENV_NODE_WAIT, 60.0)
     shapes = {name: needs(name, options) for name, _ in todo}
+    gpu = {f"{name}'s GPU step": n for name, _ in todo if (n := gpu_needs(name, options))}
     with signals.sigterm_raises(), _sigterm_seen() as seen:
         try:
             connect(ray, address)
             try:
-                wait_for_nodes(ray, shapes, node_wait)
+                wait_for_nodes(ray, {**shapes, **gpu}, node_wait)
                 return _run(ray, todo, options, dist, done, shapes, retries, node_wait)
             finally:
                 ray.shutdown()
@@ -475,15 +517,18 @@ def _run(
         .remote()
     )
     task = ray.remote(max_calls=1)(model_task)  # a fresh worker process per model
+    gtask = ray.remote(max_calls=1)(gpu_task)
+    with_gpu = bool(gpu_runtimes(options))
     opts = options.key()
-    refs: dict[Any, str] = {}
+    refs: dict[Any, tuple[str, str]] = {}  # a task → (model, step: "paddle" or "gpu")
+    need_of: dict[Any, dict[str, float]] = {}
     for name, weights in todo:
         blob = ray.put(Path(weights).read_bytes()) if weights else None
         wname = Path(weights).name if weights else None
         ref = task.options(**_remote_options(shapes[name], retries)).remote(
             name, wname, blob, opts, tracker
         )
-        refs[ref] = name
+        refs[ref], need_of[ref] = (name, "paddle"), shapes[name]
     board = NodeBoard(len(todo))
     records: dict[str, ModelRecord] = {}
     stranded_since: float | None = None
@@ -495,11 +540,19 @@ def _run(
             except ray.exceptions.RayError:  # progress only: the release goes on without it
                 pass
             for ref in ready:
-                name = refs.pop(ref)
+                name, step = refs.pop(ref)
+                need_of.pop(ref)
                 node = board.started.get(name, "")
                 try:
                     rec_dict, blob, node = ray.get(ref)
                     rec = ModelRecord.from_dict(rec_dict)
+                    if step == "paddle" and with_gpu:  # its GPU step next, on a GPU node
+                        gneed = gpu_needs(name, options) or {}
+                        gref = gtask.options(**_remote_options(gneed, retries)).remote(
+                            name, blob, opts, tracker
+                        )
+                        refs[gref], need_of[gref] = (name, "gpu"), gneed
+                        continue
                     publish(dist, name, blob)
                 except ray.exceptions.RayTaskError as exc:  # raised inside the task
                     rec = ModelRecord(
@@ -523,11 +576,7 @@ def _run(
             board.show()
             # a model that no live node can run any more (its nodes died) ends as an error
             nodes = _alive_nodes(ray)
-            stranded = [
-                r
-                for r, n in refs.items()
-                if not any(fits(x["Resources"], shapes[n]) for x in nodes)
-            ]
+            stranded = [r for r in refs if not any(fits(x["Resources"], need_of[r]) for x in nodes)]
             if not stranded:
                 stranded_since = None
             elif stranded_since is None:
@@ -535,11 +584,11 @@ def _run(
             elif time.monotonic() - stranded_since >= node_wait:
                 _cancel(ray, stranded)
                 for ref in stranded:
-                    name = refs.pop(ref)
+                    (name, step), need = refs.pop(ref), need_of.pop(ref)
                     records[name] = ModelRecord(
                         name,
                         Status.ERROR,
-                        f"no live node has what it needs any more: {describe(shapes[name])} "
+                        f"no live node has what its {step} step needs any more: {describe(need)} "
                         f"(waited {node_wait:g} s, ${ENV_NODE_WAIT})",
                         stage="worker",
                     )

@@ -26,7 +26,15 @@ from p2o.converter.export import reuse_exports
 from p2o.core import signals
 from p2o.core.errors import P2OError, Terminated
 from p2o.core.hashing import sha256_file
-from p2o.core.results import BenchResult, ModelRecord, Status, VerifyResult, dumps_strict, verdict
+from p2o.core.results import (
+    BenchResult,
+    ModelRecord,
+    Status,
+    VerifyResult,
+    dumps_strict,
+    loads_strict,
+    verdict,
+)
 from p2o.parity.verify import VerifyOptions, verify
 from p2o.release.plan import ReleaseOptions, inputs_key
 from p2o.release.precision import release_precisions
@@ -151,10 +159,18 @@ def _bench(
     return result
 
 
-def build_model(name: str, weights: str | None, options: ReleaseOptions, dist: str) -> ModelRecord:
-    """Convert, verify (and bench) one model into its work dir, then publish it."""
+def build_model(
+    name: str,
+    weights: str | None,
+    options: ReleaseOptions,
+    dist: str,
+    key_options: ReleaseOptions | None = None,
+) -> ModelRecord:
+    """Convert, verify (and bench) one model into its work dir, then publish it.
 
-    key, wsha = inputs_key(name, weights, options)
+    ``key_options``: the release's options when ``options`` is only this step's share of them
+    (the Ray executor's Paddle step, without the GPU runtimes): ``--resume`` compares those."""
+    key, wsha = inputs_key(name, weights, key_options or options)
     source = Path(weights).name if weights else f"synthetic(seed={options.seed})"
     rec = ModelRecord(name, Status.ERROR, "", key, source, wsha)
     work = Path(dist) / WORK / f"{name}.{os.getpid()}"
@@ -194,17 +210,54 @@ def _build(
             traceback.print_exc()
     _stopped()
     rec.stage_seconds["total"] = round(time.perf_counter() - t0, 2)
-    page = model_report(rec, [f for f in ARTIFACTS if (work / f).is_file()] + [RECORD])
-    for name_ in REPORTS:
-        report.write(work / name_, page)
-    files = [*ARTIFACTS, *(f"{p}/{f}" for p in options.precisions for f in ARTIFACTS[:2])]
-    rec.artifacts = {f: sha256_file(work / f) for f in files if (work / f).is_file()}
-    (work / RECORD).write_text(dumps_strict(rec))
+    _write_pages(rec, work, options)
     final = dist / rec.model
     _stopped()
     if final.exists():
         shutil.rmtree(final)
     os.replace(work, final)  # one rename: the model dir appears complete or not at all
+    return rec
+
+
+def _write_pages(rec: ModelRecord, folder: Path, options: ReleaseOptions) -> None:
+    """The model's reports, the artifacts' checksums, then ``record.json`` (last)."""
+    page = model_report(rec, [f for f in ARTIFACTS if (folder / f).is_file()] + [RECORD])
+    for name_ in REPORTS:
+        report.write(folder / name_, page)
+    files = [*ARTIFACTS, *(f"{p}/{f}" for p in options.precisions for f in ARTIFACTS[:2])]
+    rec.artifacts = {f: sha256_file(folder / f) for f in files if (folder / f).is_file()}
+    (folder / RECORD).write_text(dumps_strict(rec))
+
+
+def add_gpu_verify(
+    folder: Path, runtimes: list[str], options: ReleaseOptions, node: str
+) -> ModelRecord:
+    """The GPU step of a model built elsewhere (a GPU node without Paddle): verify its
+    ``model.onnx`` on the GPU ``runtimes`` against its ``golden.npz``, add those rows to its
+    record's verify, and rewrite its reports and ``record.json``. A model whose Paddle step
+    left no golden file (convert or verify failed there) is returned as it is."""
+    rec = ModelRecord.from_dict(loads_strict((folder / RECORD).read_text()))
+    if rec.verify is None or not (folder / "golden.npz").is_file():
+        return rec
+    with _Stage(rec, "verify_gpu"):
+        gpu = verify(
+            VerifyOptions(
+                onnx_file=folder / "model.onnx",
+                golden=folder / "golden.npz",
+                runtimes=runtimes,
+                batches=options.batches,
+                tolerance=options.tolerance,
+                strict=options.strict,
+            )
+        )
+    results = [*rec.verify.report.results, *gpu.report.results]
+    merged = dataclasses.replace(rec.verify.report, results=results)  # one verdict over both
+    note = f"{', '.join(runtimes)} verified on node {node} against golden.npz (no Paddle there)"
+    rec.verify = dataclasses.replace(rec.verify, report=merged, notes=[*rec.verify.notes, note])
+    if merged.status is not Status.PASSED:
+        rec.stage, rec.reason = rec.stage or "verify", rec.reason or merged.reason
+    rec.status = verdict([rec.status, merged.status])
+    _write_pages(rec, folder, options)
     return rec
 
 
