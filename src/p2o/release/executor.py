@@ -12,8 +12,8 @@ too, at any moment, also inside Paddle, which may re-raise or wrap the exception
 owns the clean-up: a worker's first SIGTERM or SIGINT silences it and unwinds it, later ones are
 ignored, and it neither publishes nor reports once told to stop
 (``p2o.core.signals.install_worker``); the driver ignores further signals while it stops its
-workers and removes ``DIST/.work``, after they exited. A worker starts with both signals blocked
-(a signal while it imports would print a traceback) and unblocks them once its handlers are set.
+workers and removes ``DIST/.work``, after they exited. A worker starts with SIGINT ignored (one
+while it imports would print a traceback) until its handlers are set.
 """
 
 from __future__ import annotations
@@ -59,9 +59,8 @@ STOPPED = 143  # a worker's exit status once a signal stopped it (it sends nothi
 
 def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str]) -> None:
     """A worker process: one model, its record (or why not) sent back; nothing once stopped."""
-    signals.install_worker()
+    signals.install_worker()  # SIGINT was ignored until here (see _held)
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)  # see _held
         message: tuple[str, Any] = ("record", worker_main(args))
     except BaseException as exc:
         message = ("raised", f"{type(exc).__name__}: {exc}")
@@ -75,23 +74,26 @@ def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str]) -> None
 
 @contextlib.contextmanager
 def _held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait while a worker starts: blocked in this thread, so the new process
-    starts with them blocked (until ``_child`` set its handlers), and a handler that runs in the
-    meantime records the signal, raised once the worker is in the list of those to stop."""
+    """While a worker starts (fork and exec, milliseconds): SIGINT ignored, which the new process
+    inherits, so a Ctrl-C while it imports (seconds) prints no ``KeyboardInterrupt`` traceback
+    (``_child`` then sets its handlers; one landing in these milliseconds is lost to the driver
+    too); SIGTERM recorded, and raised once the worker is in the list of those to stop (one that
+    kills the new process before its handlers are set leaves nothing and prints nothing)."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # handlers and this thread's mask: the main thread's business
+        yield  # handlers: the main thread's business
         return
     caught: list[int] = []
 
     def hold(signum: int, frame: object) -> None:
         caught.append(signum)
 
-    old = {sig: signal.signal(sig, hold) for sig in signals.STOP_SIGNALS}
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals.STOP_SIGNALS)
+    old = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, hold),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)
         for sig, handler in old.items():
             signal.signal(sig, handler)
         first = old[signal.Signals(caught[0])] if caught else None
