@@ -284,7 +284,8 @@ def _trace(
 ) -> Any:
     """The first diverging op of the Paddle program (``p2o.parity.trace``), and its repro."""
     assert onnx_path is not None
-    x = data.x_by_batch[data.batches[0]][:1]
+    b = data.batches[0]
+    x = data.x_by_batch[b][:b]  # one batch of the smallest size (a fixed-batch program's own)
     try:
         src = subject.materialize(ref_dir)
         files = src if isinstance(src, PaddleModelFiles) else find_paddle_model(src)
@@ -296,7 +297,7 @@ def _trace(
     if found is None:
         notes.append(
             "every value of the Paddle program matched by name is within "
-            f"{trace.threshold(tol, floor):.2g} on the first sample: no diverging op named"
+            f"{trace.threshold(tol, floor):.2g} on the first batch: no diverging op named"
         )
         return None
     if repro is None:
