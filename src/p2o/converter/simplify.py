@@ -79,7 +79,7 @@ def ort_run(
         import onnxruntime as ort
     except ImportError as exc:
         raise EnvironmentProblem(
-            "onnxruntime is not installed: pip install 'p2o[cpu]' (or 'p2o[gpu]')"
+            "onnxruntime is not installed: pip install 'p2o-proof[cpu]' (or 'p2o-proof[gpu]')"
         ) from exc
 
     opts = ort.SessionOptions()
