@@ -223,7 +223,7 @@ def test_golden_roundtrip_without_paddle(raw, paddle_dir, tmp_path):
     )
     assert res.exit_code == 0 and res.golden_saved == str(g)
     made_by = res.to_dict()["provenance"]["producer"]  # p2o's file: its manifest's converters
-    assert made_by.startswith("p2o ") and "(manifest: paddle2onnx " in made_by
+    assert made_by.startswith("p2o-proof ") and "(manifest: paddle2onnx " in made_by
     loaded = Golden.load(g)
     assert loaded.batches == [1, 4] and loaded.meta["reference"] == REFERENCE == "paddle-plain"
     assert len(loaded.meta["weights_sha256"]) == 64

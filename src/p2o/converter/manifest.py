@@ -9,6 +9,7 @@ from typing import Any
 
 import onnx
 
+from p2o import DISTRIBUTION
 from p2o.core.results import dumps_strict, loads_strict
 
 FORMAT = "p2o-manifest/1"
@@ -87,13 +88,20 @@ MANIFEST_FILE = "manifest.json"
 
 def producer(onnx_path: str | Path) -> str:
     """Which converter made an ONNX file, and its version: the file's ``producer_name`` and
-    ``producer_version``; for p2o's own files, with the converters its manifest records."""
+    ``producer_version``; for p2o's own files (they carry p2o's identity in their metadata),
+    the distribution and the converters its manifest records. PyPI's ``p2o`` (another
+    converter) writes the producer name "p2o" too, without that identity."""
     path = Path(onnx_path)
     model = onnx.load(str(path), load_external_data=False)
     name = model.producer_name or "unknown producer"
     text = f"{name} {model.producer_version}".strip()
+    if name != "p2o":
+        return text
+    if not read_identity(model):
+        return f"{text} (not p2o-proof's: no p2o.* identity in the file)"
+    text = f"{DISTRIBUTION} {model.producer_version}"
     manifest = path.with_name(MANIFEST_FILE)
-    if name == "p2o" and manifest.is_file():
+    if manifest.is_file():
         try:
             m = Manifest.load(manifest)
         except (OSError, ValueError, KeyError, TypeError):
