@@ -74,11 +74,6 @@ def paddle_intermediates(net: Any, x: np.ndarray) -> list[tuple[str, str, np.nda
     return records
 
 
-def onnx_intermediates(model: onnx.ModelProto, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
-    """(node name, op type, output) for every float tensor the graph computes, in order."""
-    return _onnx_run(model, x)[0]
-
-
 def _onnx_run(
     model: onnx.ModelProto, x: np.ndarray
 ) -> tuple[list[tuple[str, str, np.ndarray]], list[np.ndarray]]:

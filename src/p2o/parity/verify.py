@@ -42,7 +42,13 @@ from p2o.core import cache, progress, provenance
 from p2o.core.errors import EnvironmentProblem, P2OError, UsageError
 from p2o.core.hashing import sha256_file
 from p2o.core.results import AccuracyResult, NoiseFloor, Status, VerifyResult
-from p2o.core.tolerance import ParityReport, RuntimeResult, check_tolerance, compare_all
+from p2o.core.tolerance import (
+    DEFAULT_TOLERANCE,
+    ParityReport,
+    RuntimeResult,
+    check_tolerance,
+    compare_all,
+)
 from p2o.core.versions import tool_versions
 from p2o.parity import acceptance, noise, subject, trace
 from p2o.parity.golden import Golden, onnx_identity, preprocessing_of
@@ -55,7 +61,6 @@ from p2o.zoo.digest import synthesis_code_digest
 
 DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 DEFAULT_BATCHES = (1, 4)
-DEFAULT_TOLERANCE = 1e-4
 REFERENCE = "paddle-plain"  # plain CPU kernels: see docs/verify.md, "Why plain kernels"
 
 

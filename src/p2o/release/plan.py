@@ -14,10 +14,9 @@ from p2o.core.errors import UsageError
 from p2o.core.hashing import sha256_file
 from p2o.core.tolerance import check_tolerance
 from p2o.core.versions import tool_versions
+from p2o.parity.verify import DEFAULT_RUNTIMES
 from p2o.runtimes import registry as rt
 from p2o.zoo import list_models, model_info
-
-DEFAULT_RUNTIMES = ("ort-cpu", "openvino")
 
 
 def out_dir(out: str | Path) -> Path:

@@ -40,8 +40,6 @@ PHOTOS: tuple[str, ...] = (
     "cell",
 )
 PURPOSES = ("evaluation", "calibration")
-DEFAULT_EVALUATION = 64
-DEFAULT_CALIBRATION = 32
 MIN_SIDE, MAX_SIDE = 0.45, 1.0
 
 
