@@ -161,12 +161,12 @@ def make_artifact(model: str, precision: str, work: Path, reuse: bool) -> dict[s
 def build_p2o_wheel(dest: Path) -> Path:
     """The p2o wheel of this checkout (``pip wheel --no-deps``)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("p2o-*.whl"):
+    for old in dest.glob("p2o_proof-*.whl"):
         old.unlink()
     say(f"building the p2o wheel of {ROOT}")
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(ROOT)]
     subprocess.run(cmd, check=True)
-    (wheel,) = dest.glob("p2o-*.whl")
+    (wheel,) = dest.glob("p2o_proof-*.whl")
     return wheel
 
 
