@@ -12,6 +12,7 @@ from p2o.cli import main
 from p2o.converter import ConvertOptions, convert
 from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.int8 import scale_weight_scale
+from p2o.core.errors import CheckFailed
 from p2o.parity.verify import REFERENCE
 
 NAME = "RegNetX_200MF"
@@ -97,8 +98,14 @@ def test_accuracy_gate_fails_a_drop_the_agreement_rule_lets_through(
 
 
 def test_too_aggressive_calibration_fails(tmp_path, capsys) -> None:
-    one = PrecisionOptions("int8", calibration_count=1)  # ranges from a single crop
-    path = convert(ConvertOptions(NAME, out_dir=tmp_path / "one", precision=one)).onnx_path
+    # ranges from a single crop: the accuracy-aware pass cannot repair it within its budget
+    one = PrecisionOptions("int8", calibration_count=1)
+    with pytest.raises(CheckFailed, match="still misses the int8 rule"):
+        convert(ConvertOptions(NAME, out_dir=tmp_path / "one", precision=one))
+    assert not (tmp_path / "one" / "model.onnx").exists()
+    # written as it is (the pass off), verify's unchanged rule fails it
+    plain = PrecisionOptions("int8", calibration_count=1, accuracy_aware=False)
+    path = convert(ConvertOptions(NAME, out_dir=tmp_path / "plain", precision=plain)).onnx_path
     assert main(["verify", "--onnx", str(path), "--model", NAME, *ORT]) == 1
     assert "FAILED" in capsys.readouterr().out
 
