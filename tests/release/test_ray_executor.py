@@ -160,6 +160,24 @@ def _release(
     )
 
 
+def _start(
+    dist: Path, models: str, address: str
+) -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
+    """A release in the background; its stderr lines, as they come, in the list (read by the
+    thread returned)."""
+    proc = subprocess.Popen(
+        _cmd(dist, models, address),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    return proc, lines, reader
+
+
 def _verdicts(dist: Path) -> dict[str, str]:
     summary = json.loads((dist / "release.json").read_text())
     return {m["model"]: m["status"] for m in summary["models"]}
@@ -219,16 +237,7 @@ def test_killing_the_second_node_mid_release_loses_nothing(cluster, tmp_path):
     dist = tmp_path / "dist"
     models = "RegNetX_200MF,ReXNet_1_0,RegNetX_400MF"
     tmp_before = set(Path(tempfile.gettempdir()).glob("p2o-ray-*"))
-    proc = subprocess.Popen(
-        _cmd(dist, models, c.address),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_signals,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
+    proc, lines, reader = _start(dist, models, c.address)
     busy = f"{second.node_id[:8]} (127.0.0.1): 1 running"
     deadline = time.monotonic() + 300
     while not any(busy in ln for ln in lines):
@@ -273,16 +282,7 @@ def test_sigterm_on_the_driver_cancels_the_tasks_and_leaves_no_partial_model(clu
     c, _ = cluster
     dist = tmp_path / "dist"
     tmp_before = set(Path(tempfile.gettempdir()).glob("p2o-ray-*"))
-    proc = subprocess.Popen(
-        _cmd(dist, "RegNetX_200MF,ReXNet_1_0,RegNetX_400MF", c.address),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_signals,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
+    proc, lines, reader = _start(dist, "RegNetX_200MF,ReXNet_1_0,RegNetX_400MF", c.address)
     deadline = time.monotonic() + 300
     while not any("ray: 1 pending" in ln and "1 running" in ln for ln in lines):
         assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)

@@ -252,15 +252,7 @@ def benchmark(
     say = log or (lambda _msg: None)
     if o.onnx_file is None and o.model is not None and plan.wants_onnx:
         say(f"{o.model}: converting (or reusing an up-to-date conversion) ...")
-    subj = subject.resolve(
-        o.model,
-        onnx_file=o.onnx_file,
-        paddle_model=o.paddle_model,
-        weights=o.weights,
-        seed=o.seed,
-        work_dir=o.work_dir,
-        convert=plan.wants_onnx,
-    )
+    subj = subject.of(o, convert=plan.wants_onnx)
     feeds = _feeds(subj, plan)
     machine = machine_info()
     say(f"threads {o.threads} for every CPU engine; {machine['cpu']}")

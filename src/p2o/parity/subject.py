@@ -309,3 +309,17 @@ def resolve(
     elif convert and ref is not None and ref.kind == "zoo":
         onnx_path = ensure_onnx(ref, weights, seed, work_dir)
     return Subject(ref, onnx_path)
+
+
+def of(options: Any, convert: bool = True) -> Subject:
+    """``resolve`` for verify's or bench's options (a ``ModelSource`` with ``onnx_file`` and
+    ``work_dir``; its ``paddle_model`` already opened)."""
+    return resolve(
+        options.model,
+        onnx_file=options.onnx_file,
+        paddle_model=options.paddle_model,
+        weights=options.weights,
+        seed=options.seed,
+        work_dir=options.work_dir,
+        convert=convert,
+    )

@@ -181,14 +181,7 @@ def verify(o: VerifyOptions) -> VerifyResult:
     _check_repro(o.repro, o.golden)
     labelled = _load_labels(o.labels, o.class_list, o.golden)
     assert o.paddle_model is None or isinstance(o.paddle_model, PaddleModelSource)  # opened
-    subj = subject.resolve(
-        o.model,
-        onnx_file=o.onnx_file,
-        paddle_model=o.paddle_model,
-        weights=o.weights,
-        seed=o.seed,
-        work_dir=o.work_dir,
-    )
+    subj = subject.of(o)
     assert subj.onnx_path is not None
     notes: list[str] = []
     batches = _fixed_batch(subj, o.batches, notes)
