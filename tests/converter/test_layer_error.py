@@ -113,6 +113,10 @@ def test_a_budget_of_zero_fails_with_exit_1_and_the_table() -> None:
         precision.apply(outlier_classifier(), options)
     assert info.value.exit_code == 1
     assert "keeping 0 of" in str(info.value) and "conv_b" in str(info.value)
+    assert isinstance(info.value, layer_error.BudgetExceeded)  # a release records the table
+    report = info.value.report
+    assert report is not None and report.layers[0].node == "conv_b" and report.kept_float == []
+    assert info.value.best is not None and judge(info.value.best, RULE)
 
 
 def test_a_broken_scale_in_the_accuracy_aware_artifact_still_fails(aware, evaluation) -> None:

@@ -44,3 +44,54 @@ def test_release_int8_beside_fp32(tmp_path, capsys) -> None:
     assert kept is not None and kept.reduced_nodes > 0
     assert row.rstrip(" |").endswith(f"{len(kept.kept_float)} of {kept.reduced_nodes}")
     assert f"({'int8/model.onnx'})" in (dist / MODEL / "report.md").read_text()  # linked
+
+
+@pytest.mark.slow
+def test_an_int8_convert_that_gives_up_is_recorded_and_the_next_precision_still_runs(
+    tmp_path, monkeypatch
+) -> None:
+    """ReXNet's case, forced on a small model (in this process, as the worker runs it): the
+    accuracy-aware INT8 pass past its budget. The release records int8 as failed with the
+    per-layer table and still makes and verifies fp16."""
+    from p2o.converter.precision import layer_error
+    from p2o.core.results import LayerError, LayerErrorReport, Status
+    from p2o.release import precision as release_precision
+    from p2o.release.summary import write_aggregates
+    from p2o.release.worker import build_model
+
+    table = LayerErrorReport(
+        "int8",
+        "the fp32 model",
+        "64 calibration crops",
+        64,
+        [LayerError("Conv.3", "Conv", "conv3", 0.95, 0.9, 0.3, 0.97, 0.02, kept_float=True)],
+        61,
+    )
+    real = release_precision.convert
+
+    def convert(options):
+        if options.precision == "int8":
+            raise layer_error.BudgetExceeded("int8: keeping 6 of 61 ... (top-1 0.61 < 0.7)", table)
+        return real(options)
+
+    monkeypatch.setattr(release_precision, "convert", convert)
+    dist = tmp_path / "dist"
+    options = ReleaseOptions(
+        runtimes=("ort-cpu",), batches=(1,), precisions=("fp32", "int8", "fp16")
+    )
+    rec = build_model(MODEL, None, options, str(dist))
+    assert list(rec.precisions) == ["int8", "fp16"]  # fp16 still made and verified
+    int8 = rec.precisions["int8"]
+    assert int8.status is Status.FAILED and "no int8 artifact" in int8.report.reason
+    assert int8.layer_errors == table
+    assert rec.precisions["fp16"].status is Status.PASSED
+    assert rec.status is Status.FAILED and rec.stage == "precision"
+    assert rec.reason.startswith("int8: ") and "no int8 artifact: keeping 6 of 61" in rec.reason
+    assert not (dist / MODEL / "int8").exists()
+    assert not any(f.startswith("int8/") for f in rec.artifacts)
+    write_aggregates(dist, [rec], options.key(), 1.0, {})
+    page = (dist / "report.md").read_text()
+    row = next(ln for ln in page.splitlines() if "| FAILED | 2." in ln)  # the models table
+    assert "| fp16 ort-cpu |" in row  # the best reduced precision that passed
+    kept = next(ln for ln in page.splitlines() if ln.startswith("| int8 | ort-cpu |"))
+    assert "| FAILED |" in kept and "| 1 of 61 | no int8 artifact: keeping 6" in kept

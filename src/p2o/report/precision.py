@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from p2o.bench.precisions import speedups
-from p2o.core.results import ModelRecord, VerifyResult
+from p2o.core.results import ModelRecord, Status, VerifyResult
 from p2o.report.table import Row, Table, status_text
 
 
@@ -80,3 +80,23 @@ def kept_float_cell(result: VerifyResult) -> str:
     if layers is None or not layers.reduced_nodes:
         return "-"
     return f"{len(layers.kept_float)} of {layers.reduced_nodes}"
+
+
+def best_reduced(rec: ModelRecord) -> str:
+    """The fastest reduced precision and runtime that passed its rule, e.g. ``int8 openvino
+    3.12x`` (by speed-up when the bench ran, else the first that passed); ``none passed``."""
+    batch = rec.verify.batches[0] if rec.verify is not None and rec.verify.batches else 1
+    speed = speedups(rec.bench).get(batch, {}) if rec.bench is not None else {}
+    passed = [
+        (speed.get(f"{r.runtime} {p}"), f"{p} {r.runtime}")
+        for p, v in rec.precisions.items()
+        for r in v.report.results
+        if r.batch in (None, batch) and r.status is Status.PASSED
+    ]
+    if not passed:
+        return "none passed"
+    timed = [(x, label) for x, label in passed if x is not None]
+    if not timed:
+        return passed[0][1]
+    x, label = max(timed)
+    return f"{label} {x:.2f}x"

@@ -17,7 +17,7 @@ from p2o.core.results import (
 from p2o.report import svg
 from p2o.report.bench import bench_report, measured_table
 from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
-from p2o.report.precision import precision_table
+from p2o.report.precision import best_reduced, precision_table
 from p2o.report.table import Figure, Image, Report, Row, Table, first_line, status_text
 
 FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json")
@@ -65,7 +65,8 @@ def _results(rec: ModelRecord) -> list[RuntimeResult]:
     return rec.verify.report.results if rec.verify is not None else []
 
 
-def summary_row(rec: ModelRecord) -> Row:
+def summary_row(rec: ModelRecord, reduced: bool = False) -> Row:
+    """One model's row of the release table; ``reduced``: with the best reduced precision."""
     results = _results(rec)
     tols = [r.min_tolerance for r in results if r.min_tolerance is not None]
     outs = [o for o in (worst_output(r) for r in results) if o is not None]
@@ -86,6 +87,8 @@ def summary_row(rec: ModelRecord) -> Row:
         "total s": fmt(s.get("total"), ".1f"),
         "peak MB": f"{max(rec.stage_peak_rss_mb.values(), default=0):.0f}",
     }
+    if reduced:
+        cells["best reduced precision"] = best_reduced(rec) if rec.precisions else "-"
     reason = first_line(f"{rec.stage}: {rec.reason}" if rec.stage else rec.reason, 200)
     return Row(cells, rec.status, "", reason if rec.reason else "", None, {"model": _page(rec)})
 
@@ -127,10 +130,12 @@ def release_report(summary: ReleaseSummary) -> Report:
     if summary.tools:
         lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in summary.tools.items()))
     lines.append("each model's own report: its name in the tables below; checksums: SHA256SUMS")
-    cols = list(summary_row(summary.models[0]).cells) if summary.models else ["model"]
+    reduced = any(r.precisions for r in summary.models)
+    rows = [summary_row(r, reduced) for r in summary.models]
+    cols = list(rows[0].cells) if rows else ["model"]
     sections: list[Table | Image | Figure] = [grid(summary)] if summary.models else []
     sections += charts(summary)
-    sections.append(Table("Models", cols, [summary_row(r) for r in summary.models]))
+    sections.append(Table("Models", cols, rows))
     for rec in summary.models:
         sections.append(model_table(rec, link=_page(rec)))
         sections += [t for t in (precision_table(rec),) if t is not None]

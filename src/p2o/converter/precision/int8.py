@@ -184,7 +184,7 @@ def _accuracy_aware(
     The int8 rule judges the artifact against the fp32 model's own outputs (which are the
     Paddle model's within the converter's proved tolerance) on calibration crops; when it
     fails, ``layer_error.search`` keeps the nodes adding the most error float, fewest first,
-    within ``options.max_float`` of the quantizable nodes (past it: CheckFailed, exit 1).
+    within ``options.max_float`` of the quantizable nodes (past it: BudgetExceeded, exit 1).
     """
     assert PRECISION.rule is not None
     x, where = judging_inputs(options, preprocess)

@@ -20,6 +20,7 @@ Engines run through ONNX Runtime directly, as every proof of the converter does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,6 +285,20 @@ def keep_float(
     return out
 
 
+class BudgetExceeded(CheckFailed):
+    """The accuracy-aware pass kept its whole budget of nodes float and the rule still failed.
+
+    ``report``: the per-layer table, the nodes of the last try marked ``kept_float``;
+    ``best``: the agreement of that try on the judging images.
+    """
+
+    def __init__(
+        self, message: str, report: LayerErrorReport | None = None, best: Agreement | None = None
+    ) -> None:
+        super().__init__(message)
+        self.report, self.best = report, best
+
+
 @dataclass(frozen=True)
 class Search:
     """What the accuracy-aware search found (``search``)."""
@@ -310,7 +325,7 @@ def search(
     ``x`` against ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
 
     Tries 1, 2, 4, ... of the worst nodes, then bisects between the last failing and the first
-    passing count. Raises ``CheckFailed`` (exit 1), with the per-layer table, past the budget.
+    passing count. Raises ``BudgetExceeded`` (exit 1), with the per-layer table, past the budget.
     """
     rule = rule.with_overrides(min_samples=min(rule.min_samples, len(x)))
     ref = run(fp32, x)
@@ -344,11 +359,14 @@ def search(
         else:
             low = k
     if high is None:
-        misses = "; ".join(judge(tried[low][1] if low else plain, rule))
-        raise CheckFailed(
+        best = tried[low][1] if low else plain
+        raise BudgetExceeded(
             f"int8: keeping {low} of {quantizable} quantizable nodes float (the budget: "
             f"{max_float:.0%}) still misses the {rule.precision} rule on {inputs or 'the images'}"
-            f" ({misses}); the nodes adding the most error:\n{report.table()}"
+            f" ({'; '.join(judge(best, rule))}); the nodes adding the most error:\n"
+            f"{report.table()}",
+            _marked(report, order[:low]),
+            best,
         )
     while high - low > 1:
         mid = (low + high) // 2
@@ -358,12 +376,11 @@ def search(
             low = mid
     model, final = tried[high]
     kept = order[:high]
-    report = LayerErrorReport(
-        report.precision,
-        report.reference,
-        report.inputs,
-        report.samples,
-        [LayerError(**{**e.to_dict(), "kept_float": e.node in set(kept)}) for e in report.layers],
-        report.reduced_nodes,
-    )
-    return Search(model, kept, plain, final, budget, quantizable, attempts, report)
+    return Search(model, kept, plain, final, budget, quantizable, attempts, _marked(report, kept))
+
+
+def _marked(report: LayerErrorReport, kept: list[str]) -> LayerErrorReport:
+    """``report`` with the nodes ``kept`` float marked so."""
+    names = set(kept)
+    layers = [LayerError(**{**e.to_dict(), "kept_float": e.node in names}) for e in report.layers]
+    return dataclasses.replace(report, layers=layers)
