@@ -19,8 +19,8 @@ Engines run through ONNX Runtime directly, as every proof of the converter does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
