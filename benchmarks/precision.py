@@ -12,9 +12,13 @@ Speed-up = the same runtime's fp32 p50 / this p50 (same run). Accuracy against P
 mean logit cosine, top-1 agreement, top-5 containment, max |a-r| over the logit range, and
 whether ``p2o verify``'s acceptance rule for that precision passes. ``--extra`` adds INT8
 variants that must fail or lose: int8 activations, per-tensor weights, one weight scale ×4.
+``--levers`` adds the quantizer's settings a user would try (issue 22), each plain (no node kept
+float) so that its own effect shows: entropy and percentile calibration, and int8 (symmetric)
+activations and per-tensor weights on both engines. A lever is a default only where this table
+shows it helps (docs/precision.md).
 
     python benchmarks/precision.py [MODEL ...] [--crops 64] [--iters 20] [--threads 2]
-        [--work-dir DIR] [--extra] [--json FILE]
+        [--work-dir DIR] [--extra] [--levers] [--json FILE]
 """
 
 from __future__ import annotations
@@ -53,6 +57,14 @@ EXTRA = {
     "ort-cpu int8 (per-tensor weights)": ("ort-cpu", "int8-per-tensor", "fp32"),
     "ort-cpu int8 (one weight scale x4)": ("ort-cpu", "int8-broken", "fp32"),
 }
+LEVERS = {
+    "ort-cpu int8 (entropy calibration)": ("ort-cpu", "int8-entropy", "fp32"),
+    "ort-cpu int8 (percentile calibration)": ("ort-cpu", "int8-percentile", "fp32"),
+    "ort-cpu int8 (int8 activations)": ("ort-cpu", "int8-act-int8", "fp32"),
+    "openvino int8 (int8 activations)": ("openvino", "int8-act-int8", "fp32"),
+    "ort-cpu int8 (per-tensor weights)": ("ort-cpu", "int8-per-tensor", "fp32"),
+    "openvino int8 (per-tensor weights)": ("openvino", "int8-per-tensor", "fp32"),
+}
 # the quantizer's settings as such: the accuracy-aware pass (issue 22) would repair a failing
 # variant (or exit 1 past its budget) instead of showing what the setting costs
 PLAIN = {"accuracy_aware": False}
@@ -62,6 +74,8 @@ ARTIFACTS = {
     "int8": PrecisionOptions("int8", **PLAIN),
     "int8-act-int8": PrecisionOptions("int8", activation_type="int8", **PLAIN),
     "int8-per-tensor": PrecisionOptions("int8", per_channel=False, **PLAIN),
+    "int8-entropy": PrecisionOptions("int8", calibration_method="entropy", **PLAIN),
+    "int8-percentile": PrecisionOptions("int8", calibration_method="percentile", **PLAIN),
 }
 
 
@@ -168,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work-dir", type=Path, default=Path("p2o-out/precision"))
     p.add_argument("--extra", action="store_true", help="add the INT8 variants that must lose")
+    p.add_argument("--levers", action="store_true", help="add the quantizer's settings (plain)")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args(argv)
     no_spin_env()
-    variants = {**VARIANTS, **(EXTRA if args.extra else {})}
+    variants = {**VARIANTS, **(EXTRA if args.extra else {}), **(LEVERS if args.levers else {})}
     mach = machine_info()
     flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     isa = [
