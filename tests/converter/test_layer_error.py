@@ -149,3 +149,45 @@ def _dumps(report: LayerErrorReport) -> str:
     from p2o.core.results import dumps_strict
 
     return dumps_strict(report.to_dict())
+
+
+def test_when_the_largest_added_errors_do_not_pass_the_nodes_nearest_the_input_are_tried(
+    plain, monkeypatch
+) -> None:
+    """The second ranking: a per-layer table that blames the wrong nodes (here: reversed, so
+    conv_b comes last) misses the rule within the budget; the depth ranking keeps conv_a and
+    conv_b float and passes."""
+    x = crops.crop_batch("calibration", 64)
+    real = layer_error.layer_errors
+
+    def reversed_table(*args, **kwargs):
+        report = real(*args, **kwargs)
+        return LayerErrorReport(**{**report.__dict__, "layers": report.layers[::-1]})
+
+    monkeypatch.setattr(layer_error, "layer_errors", reversed_table)
+    found = layer_error.search(outlier_classifier(), plain, x, RULE, max_float=0.5)
+    assert found.ranking == "depth" and found.kept_float == ["conv_a", "conv_b"]
+    assert [r for r, k, _ in found.attempts if k] == ["added error"] * 2 + ["depth"] * 2
+    assert judge(found.final, RULE) == []
+    assert found.report is not None and sorted(found.report.kept_float) == ["conv_a", "conv_b"]
+    with pytest.raises(layer_error.BudgetExceeded, match="by either ranking"):
+        layer_error.search(outlier_classifier(), plain, x, RULE, max_float=0.3)
+
+
+@pytest.mark.slow
+def test_rexnet_int8_passes_on_the_depth_ranking_where_added_error_cannot(tmp_path) -> None:
+    """ReXNet_1_0 (the real architecture): its error accrues over the depthwise blocks; keeping
+    its largest added errors float never reaches the rule within 30 % of its nodes, keeping the
+    nodes nearest the input does (docs/precision.md)."""
+    from p2o.converter import ConvertOptions, convert
+
+    options = PrecisionOptions("int8", max_float=0.3)
+    res = convert(ConvertOptions("ReXNet_1_0", precision=options, out_dir=tmp_path))
+    record = res.manifest.precision["details"]["accuracy_aware"]
+    assert record["ranking"] == "depth"
+    added = [t for t in record["tries"] if t.get("ranking") == "added error"]
+    assert added and all(t["cosine"] < RULE.min_cosine for t in added)
+    assert record["final"]["cosine"] >= RULE.min_cosine
+    kept = record["nodes_kept_float"]
+    assert 0 < len(kept) <= 0.3 * record["quantizable_nodes"]
+    assert all("from the input" in k["why"] for k in kept)

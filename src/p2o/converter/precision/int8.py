@@ -26,7 +26,7 @@ from p2o.converter import ops
 from p2o.converter.precision import layer_error
 from p2o.converter.precision.base import Precision, PrecisionInfo, PrecisionOptions
 from p2o.core.errors import EnvironmentProblem, UsageError
-from p2o.core.results import AgreementRule
+from p2o.core.results import AgreementRule, LayerError
 from p2o.zoo import crops
 from p2o.zoo.inputs import folder_batch
 
@@ -183,8 +183,9 @@ def _accuracy_aware(
 
     The int8 rule judges the artifact against the fp32 model's own outputs (which are the
     Paddle model's within the converter's proved tolerance) on calibration crops; when it
-    fails, ``layer_error.search`` keeps the nodes adding the most error float, fewest first,
-    within ``options.max_float`` of the quantizable nodes (past it: BudgetExceeded, exit 1).
+    fails, ``layer_error.search`` keeps the fewest nodes float, those adding the most error
+    first, else those nearest the input, within ``options.max_float`` of the quantizable nodes
+    (past it: BudgetExceeded, exit 1).
     """
     assert PRECISION.rule is not None
     x, where = judging_inputs(options, preprocess)
@@ -192,27 +193,42 @@ def _accuracy_aware(
         source, quantized, x, PRECISION.rule, options.max_float, inputs=where
     )
     table = found.report.layers if found.report is not None else []
+    depth = {name: i for i, name in enumerate(found.kept_float)}
     record = {
         "rule": PRECISION.rule.describe(),
         "judged_on": where,
         "reference": "the fp32 ONNX model (the Paddle model's within the proved tolerance)",
         "quantizable_nodes": found.quantizable,
         "budget": f"{found.budget} nodes ({options.max_float:.0%} of the quantizable)",
+        "rankings": list(layer_error.RANKINGS),
+        "ranking": found.ranking or None,
         "plain": found.plain.to_dict(),
         "final": found.final.to_dict(),
-        "tries": [{"kept_float": k, "cosine": m.cosine, "top1": m.top1} for k, m in found.attempts],
+        "tries": [
+            {**({"ranking": r} if r else {}), "kept_float": k, "cosine": m.cosine, "top1": m.top1}
+            for r, k, m in found.attempts
+        ],
         "nodes_kept_float": [
-            {
-                **e.to_dict(),
-                "why": f"adds {e.added:.3g} of cosine distance (its output's cosine "
-                f"{e.cosine:.5f}, its inputs' {e.upstream_cosine:.5f}): rank {i + 1} of "
-                f"{len(table)}; the int8 rule failed without it",
-            }
+            {**e.to_dict(), "why": _why(e, i, len(table), found.ranking, depth)}
             for i, e in enumerate(table)
             if e.kept_float
         ],
     }
     return found.model, record
+
+
+def _why(e: LayerError, rank: int, of: int, ranking: str, depth: dict[str, int]) -> str:
+    cost = (
+        f"adds {e.added:.3g} of cosine distance (its output's cosine {e.cosine:.5f}, its "
+        f"inputs' {e.upstream_cosine:.5f}): rank {rank + 1} of {of}"
+    )
+    if ranking == "depth":
+        return (
+            f"quantizable node {depth[e.node] + 1} from the input ({cost}); keeping the nodes "
+            "adding the most error float missed the rule within the budget, and the int8 rule "
+            "failed without the nodes nearest the input"
+        )
+    return f"{cost}; the int8 rule failed without it"
 
 
 def scale_weight_scale(model: onnx.ModelProto, factor: float = 4.0, index: int = -1) -> str:

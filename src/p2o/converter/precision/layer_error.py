@@ -20,7 +20,7 @@ Engines run through ONNX Runtime directly, as every proof of the converter does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -309,8 +309,18 @@ class Search:
     final: Agreement
     budget: int  # at most this many nodes may stay float
     quantizable: int
-    attempts: list[tuple[int, Agreement]]  # (nodes kept float, agreement) of each try
+    attempts: list[tuple[str, int, Agreement]]  # (ranking, nodes kept float, agreement) per try
     report: LayerErrorReport | None  # the per-layer error (None: the plain artifact passed)
+    ranking: str = ""  # the ranking whose worst nodes were kept float ("": none needed)
+
+
+RANKINGS = ("added error", "depth")
+"""The orders in which the search keeps nodes float, the first that passes within the budget
+wins. ``added error``: the largest first (each node's own cost, ``layer_errors``). ``depth``:
+the nodes nearest the input first, whose error every later layer carries and amplifies; on
+ReXNet_1_0 the error accrues over the depthwise blocks so that no node adds much on its own, and
+keeping its first 8 quantizable nodes float (of 185) passes where its 18 largest do not
+(docs/precision.md)."""
 
 
 def search(
@@ -321,62 +331,85 @@ def search(
     max_float: float,
     inputs: str = "",
 ) -> Search:
-    """Keep the fewest nodes of ``reduced`` in float, worst first, so that ``rule`` passes on
-    ``x`` against ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
+    """Keep the fewest nodes of ``reduced`` in float so that ``rule`` passes on ``x`` against
+    ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
 
-    Tries 1, 2, 4, ... of the worst nodes, then bisects between the last failing and the first
-    passing count. Raises ``BudgetExceeded`` (exit 1), with the per-layer table, past the budget.
+    For each of ``RANKINGS`` in turn: tries 1, 2, 4, ... of its first nodes, then bisects between
+    the last failing and the first passing count. Raises ``BudgetExceeded`` (exit 1), with the
+    per-layer table, when neither passes within the budget.
     """
     rule = rule.with_overrides(min_samples=min(rule.min_samples, len(x)))
     ref = run(fp32, x)
     plain = measure(ref, run(reduced, x))
-    quantizable = len(reduced_nodes(reduced, fp32))
-    budget = int(np.floor(max_float * quantizable + 1e-9))
+    quantizable = reduced_nodes(reduced, fp32)
+    budget = int(np.floor(max_float * len(quantizable) + 1e-9))
     if not judge(plain, rule):
-        return Search(reduced, [], plain, plain, budget, quantizable, [(0, plain)], None)
+        return Search(reduced, [], plain, plain, budget, len(quantizable), [("", 0, plain)], None)
     report = layer_errors(fp32, reduced, x[:RANK_SAMPLES], precision=rule.precision, inputs=inputs)
-    order = [e.node for e in report.layers]
-    attempts: list[tuple[int, Agreement]] = [(0, plain)]
-    tried: dict[int, tuple[onnx.ModelProto, Agreement]] = {}
+    orders = {
+        RANKINGS[0]: [e.node for e in report.layers],
+        RANKINGS[1]: [n.name for n in quantizable],
+    }
+    attempts: list[tuple[str, int, Agreement]] = [("", 0, plain)]
+    tried: dict[tuple[str, int], tuple[onnx.ModelProto, Agreement]] = {}
+    for ranking, order in orders.items():
 
-    def attempt(k: int) -> bool:
-        model = keep_float(reduced, fp32, order[:k])
-        m = measure(ref, run(model, x))
-        tried[k] = (model, m)
-        attempts.append((k, m))
-        return not judge(m, rule)
+        def passes(k: int, ranking: str = ranking, order: list[str] = order) -> bool:
+            model = keep_float(reduced, fp32, order[:k])
+            m = measure(ref, run(model, x))
+            tried[(ranking, k)] = (model, m)
+            attempts.append((ranking, k, m))
+            return not judge(m, rule)
 
+        k, last = _fewest(passes, min(budget, len(order)))
+        if k is not None:
+            model, final = tried[(ranking, k)]
+            kept = order[:k]
+            return Search(
+                model,
+                kept,
+                plain,
+                final,
+                budget,
+                len(quantizable),
+                attempts,
+                _marked(report, kept),
+                ranking,
+            )
+    best = max((m for _, k, m in attempts if k == last), key=lambda m: m.cosine)
+    raise BudgetExceeded(
+        f"int8: keeping {last} of {len(quantizable)} quantizable nodes float (the budget: "
+        f"{max_float:.0%}), by either ranking ({' or '.join(RANKINGS)}), still misses the "
+        f"{rule.precision} rule on {inputs or 'the images'} ({'; '.join(judge(best, rule))}); "
+        f"the nodes adding the most error:\n{report.table()}",
+        _marked(report, orders[RANKINGS[0]][:last]),
+        best,
+    )
+
+
+def _fewest(passes: Callable[[int], bool], limit: int) -> tuple[int | None, int]:
+    """The fewest ``k`` in 1..``limit`` for which ``passes(k)``, trying 1, 2, 4, ... then
+    ``limit``, then bisecting; ``(None, the last k tried)`` when none passes."""
     low, high, k = 0, None, 1
-    while k <= min(budget, len(order)):
-        if attempt(k):
-            high = k
-            break
-        low, k = k, 2 * k
-    if high is None and low < min(budget, len(order)):
-        k = min(budget, len(order))
-        if attempt(k):
+    while k <= limit and high is None:
+        if passes(k):
             high = k
         else:
-            low = k
+            low, k = k, 2 * k
+    if high is None and low < limit:
+        if passes(limit):
+            high = limit
+        else:
+            low = limit
     if high is None:
-        best = tried[low][1] if low else plain
-        raise BudgetExceeded(
-            f"int8: keeping {low} of {quantizable} quantizable nodes float (the budget: "
-            f"{max_float:.0%}) still misses the {rule.precision} rule on {inputs or 'the images'}"
-            f" ({'; '.join(judge(best, rule))}); the nodes adding the most error:\n"
-            f"{report.table()}",
-            _marked(report, order[:low]),
-            best,
-        )
+        return None, low
     while high - low > 1:
         mid = (low + high) // 2
-        if attempt(mid):
+        if passes(mid):
             high = mid
         else:
             low = mid
-    model, final = tried[high]
-    kept = order[:high]
-    return Search(model, kept, plain, final, budget, quantizable, attempts, _marked(report, kept))
+    return high, low
 
 
 def _marked(report: LayerErrorReport, kept: list[str]) -> LayerErrorReport:
