@@ -60,12 +60,15 @@ class _Stage:
         self.rec, self.name = rec, name
 
     def __enter__(self) -> None:
+        self.decided = self.rec.stage if self.rec.reason else None  # an earlier stage failed
         self.rec.stage = self.name
         self.t0 = time.perf_counter()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, raised: type[BaseException] | None, *exc: object) -> None:
         self.rec.stage_seconds[self.name] = round(time.perf_counter() - self.t0, 2)
         self.rec.stage_peak_rss_mb[self.name] = _peak_rss_mb()
+        if raised is None and self.decided is not None:
+            self.rec.stage = self.decided  # it still names the stage that failed first
 
 
 def _relative_verify(result: VerifyResult) -> VerifyResult:
