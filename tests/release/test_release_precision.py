@@ -96,3 +96,14 @@ def test_an_int8_convert_that_gives_up_is_recorded_and_the_next_precision_still_
     assert row.split("| fp16 ort-cpu ")[1].startswith(tuple("0123456789"))
     kept = next(ln for ln in page.splitlines() if ln.startswith("| int8 | ort-cpu |"))
     assert "| FAILED |" in kept and "| 1 of 61 | no int8 artifact: keeping 6" in kept
+
+
+def test_the_int8_budget_is_an_option_and_part_of_the_resume_key_only_when_changed() -> None:
+    from p2o.core.errors import UsageError
+
+    assert "max_float" not in ReleaseOptions(precisions=("fp32", "int8")).key()
+    key = ReleaseOptions(precisions=("fp32", "int8"), max_float=0.3).key()
+    assert key["max_float"] == 0.3 and ReleaseOptions.from_key(key).max_float == 0.3
+    with pytest.raises(UsageError, match="--max-float"):
+        ReleaseOptions(max_float=1.5)
+    assert main(["release", "--models", MODEL, "--max-float", "2"]) == 2

@@ -81,8 +81,9 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=PrecisionOptions.max_float,
         metavar="FRACTION",
-        help="int8: when the int8 rule fails on calibration crops, keep the nodes adding the "
-        "most error float, at most this fraction of the quantizable nodes (default "
+        help="int8: when the int8 rule fails on calibration crops, keep the fewest nodes "
+        "float (those adding the most error, else those nearest the input), at most this "
+        "fraction of the quantizable nodes (default "
         f"{PrecisionOptions.max_float:g}; past it: exit 1 with the per-layer table)",
     )
     g.add_argument(

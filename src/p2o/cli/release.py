@@ -16,6 +16,7 @@ from p2o import report
 from p2o.bench.precisions import parse
 from p2o.cli import _common
 from p2o.cli.options import int_list, name_list
+from p2o.converter.precision import PrecisionOptions
 from p2o.core.errors import UsageError
 from p2o.report.release import release_report
 
@@ -94,6 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="precisions to release per model: fp32 plus int8/fp16 artifacts (int8/model.onnx) "
         "and bf16 (OpenVINO's hint), each verified against Paddle fp32 (docs/precision.md)",
     )
+    p.add_argument(
+        "--max-float",
+        type=float,
+        default=PrecisionOptions.max_float,
+        metavar="FRACTION",
+        help="int8: the accuracy-aware pass's budget, as p2o convert --max-float (default "
+        f"{PrecisionOptions.max_float:g})",
+    )
     p.set_defaults(func=run)
 
 
@@ -120,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         align_groups=args.align_groups,
         precisions=tuple(parse_precisions(args.precision)),
+        max_float=args.max_float,
     )
     summary = rel.release(
         args.models,

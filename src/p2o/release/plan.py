@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from p2o.converter.precision import PrecisionOptions
 from p2o.core.errors import UsageError
 from p2o.core.hashing import sha256_file
 from p2o.core.tolerance import check_tolerance
@@ -44,12 +45,15 @@ class ReleaseOptions:
     simplifier: str = "onnxsim"
     align_groups: int = 0  # p2o convert --align-groups (0: off)
     precisions: tuple[str, ...] = ("fp32",)  # --precision fp32,int8: one artifact (or hint) each
+    max_float: float = PrecisionOptions.max_float  # int8's accuracy-aware budget (--max-float)
 
     def __post_init__(self) -> None:
         if self.align_groups == 1 or self.align_groups < 0:
             raise UsageError(
                 f"--align-groups wants 0 (off) or a block of >= 2 channels, got {self.align_groups}"
             )
+        if not 0.0 <= self.max_float <= 1.0:
+            raise UsageError(f"--max-float wants a fraction within 0-1, got {self.max_float:g}")
 
     def key(self) -> dict[str, Any]:
         d = asdict(self)
@@ -58,6 +62,8 @@ class ReleaseOptions:
         d["precisions"] = list(self.precisions)
         if d["precisions"] == ["fp32"]:  # the key of a release made before the option
             del d["precisions"]
+        if self.max_float == PrecisionOptions.max_float:  # likewise
+            del d["max_float"]
         return d
 
     @classmethod

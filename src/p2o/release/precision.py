@@ -16,6 +16,7 @@ from pathlib import Path
 from p2o.bench.precisions import RUNTIME_ONLY
 from p2o.converter import ConvertOptions, convert
 from p2o.converter.manifest import Manifest
+from p2o.converter.precision import PrecisionOptions
 from p2o.converter.precision.layer_error import BudgetExceeded
 from p2o.core.results import (
     LayerError,
@@ -52,7 +53,7 @@ def release_precisions(
                         out_dir=work / p,
                         opset=options.opset,
                         simplifier=options.simplifier,
-                        precision=p,
+                        precision=PrecisionOptions(p, max_float=options.max_float),
                     )
                 )
             except BudgetExceeded as exc:
