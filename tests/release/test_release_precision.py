@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
+from p2o.bench.precisions import speedups
 from p2o.cli import main
 from p2o.core.results import ReleaseSummary
 from p2o.release.plan import ReleaseOptions
@@ -44,6 +47,21 @@ def test_release_int8_beside_fp32(tmp_path, capsys) -> None:
     assert kept is not None and kept.reduced_nodes > 0
     assert row.rstrip(" |").endswith(f"{len(kept.kept_float)} of {kept.reduced_nodes}")
     assert f"({'int8/model.onnx'})" in (dist / MODEL / "report.md").read_text()  # linked
+    # benchmarks/reduced_table.py: the row of the 35-model table (docs/precision.md)
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "reduced_table.py"
+    spec = importlib.util.spec_from_file_location("reduced_table", script)
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    text = table.table(table.records([str(dist / "release.json")]), target=1.0)
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {MODEL} |"))
+    ratios = speedups(rec.bench)[1]  # {"ort-cpu int8": x, "openvino int8": y}
+    assert all(f"| {x:.2f}× · cos " in line for x in ratios.values())
+    (runtime, precision), x = max(((k.split(), v) for k, v in ratios.items()), key=lambda t: t[1])
+    assert line.count("✓") == len(ratios)  # both engines passed the int8 rule
+    best = f"bs=1: {precision} {runtime} {x:.2f}×"
+    tail = f"| {len(kept.kept_float)} of {kept.reduced_nodes} | {best} | yes |"
+    assert line.endswith(tail)
 
 
 @pytest.mark.slow
