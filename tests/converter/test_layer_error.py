@@ -97,6 +97,7 @@ def test_accuracy_aware_int8_keeps_the_worst_node_float_and_passes(aware, evalua
     assert "the int8 rule failed without it" in record["nodes_kept_float"][0]["why"]
     assert record["plain"]["cosine"] < record["final"]["cosine"]
     assert "calibration crops" in record["judged_on"]
+    assert details["calibration_method"] == "minmax" and "calibrations_missed" not in details
     conv_b = next(n for n in model.graph.node if n.name == "conv_b")
     assert list(conv_b.input) == ["a", "wb"]  # float input and float weights again
     # the unchanged rule on verify's evaluation crops, which the pass never saw
@@ -113,6 +114,7 @@ def test_a_budget_of_zero_fails_with_exit_1_and_the_table() -> None:
         precision.apply(outlier_classifier(), options)
     assert info.value.exit_code == 1
     assert "keeping 0 of" in str(info.value) and "conv_b" in str(info.value)
+    assert "(calibrations tried: minmax, percentile)" in str(info.value).splitlines()[0]
     assert isinstance(info.value, layer_error.BudgetExceeded)  # a release records the table
     report = info.value.report
     assert report is not None and report.layers[0].node == "conv_b" and report.kept_float == []
@@ -181,7 +183,7 @@ def test_rexnet_int8_passes_on_the_depth_ranking_where_added_error_cannot(tmp_pa
     nodes nearest the input does (docs/precision.md)."""
     from p2o.converter import ConvertOptions, convert
 
-    options = PrecisionOptions("int8", max_float=0.3)
+    options = PrecisionOptions("int8", calibration_method="minmax", max_float=0.3)
     res = convert(ConvertOptions("ReXNet_1_0", precision=options, out_dir=tmp_path))
     record = res.manifest.precision["details"]["accuracy_aware"]
     assert record["ranking"] == "depth"
@@ -191,3 +193,25 @@ def test_rexnet_int8_passes_on_the_depth_ranking_where_added_error_cannot(tmp_pa
     kept = record["nodes_kept_float"]
     assert 0 < len(kept) <= 0.3 * record["quantizable_nodes"]
     assert all("from the input" in k["why"] for k in kept)
+
+
+@pytest.mark.slow
+def test_rexnet_int8_by_default_falls_back_to_percentile_calibration_and_passes(tmp_path) -> None:
+    """ReXNet_1_0 with the defaults (auto calibration, 10 % budget): plain MinMax misses the
+    rule, percentile is closer and is searched first, passes within the budget, and the
+    artifact's cosine against Paddle on verify's evaluation crops meets the rule's 0.98 (the
+    plain MinMax artifact's: 0.965)."""
+    from p2o.converter import ConvertOptions, convert
+    from p2o.parity.verify import VerifyOptions, verify
+
+    res = convert(ConvertOptions("ReXNet_1_0", precision="int8", out_dir=tmp_path))
+    details = res.manifest.precision["details"]
+    assert details["calibration_method"] == "percentile"  # the better plain cosine, first
+    compared = details["calibrations_compared"]
+    assert [c["method"] for c in compared] == ["percentile", "minmax"]
+    assert compared[0]["plain_cosine"] > compared[1]["plain_cosine"]
+    record = details["accuracy_aware"]
+    assert len(record["nodes_kept_float"]) <= 0.1 * record["quantizable_nodes"]
+    result = verify(VerifyOptions("ReXNet_1_0", onnx_file=res.onnx_path, runtimes=("ort-cpu",)))
+    cos = [o.agreement.cosine for r in result.report.results for o in r.outputs if o.agreement]
+    assert cos and min(cos) >= RULE.min_cosine

@@ -63,7 +63,8 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         "--calibration-method",
         choices=CALIBRATION_METHODS,
         default=PrecisionOptions.calibration_method,
-        help="int8: how activation ranges are chosen (default minmax)",
+        help="int8: how activation ranges are chosen (default auto: minmax, then percentile "
+        "when the accuracy-aware pass cannot make minmax pass within its budget)",
     )
     g.add_argument(
         "--activation-type",

@@ -5,7 +5,8 @@ uint8 by default (asymmetric; the form CPU engines fuse into integer convolution
 activations ONNX Runtime leaves many convolutions dequantized and fp32, measured slower than
 fp32), calibrated with MinMax by default on ``calibration_count`` crops of the bundled
 photographs that are never among verify's evaluation crops (``p2o.zoo.crops``), or on every
-image of a folder. The same model, options and calibration images give the same bytes.
+image of a folder; percentile when MinMax cannot pass the int8 rule (``AUTO_CALIBRATION``). The
+same model, options and calibration images give the same bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ import onnx
 
 from p2o.converter import ops
 from p2o.converter.precision import layer_error
-from p2o.converter.precision.base import Precision, PrecisionInfo, PrecisionOptions
+from p2o.converter.precision.base import (
+    AUTO_CALIBRATION,
+    Precision,
+    PrecisionInfo,
+    PrecisionOptions,
+)
+from p2o.core.agreement import judge, measure
 from p2o.core.errors import EnvironmentProblem, UsageError
 from p2o.core.results import AgreementRule, LayerError
 from p2o.zoo import crops
@@ -75,12 +82,7 @@ def quantize(
     model: onnx.ModelProto, options: PrecisionOptions, preprocess: Any = None
 ) -> tuple[onnx.ModelProto, PrecisionInfo]:
     try:
-        from onnxruntime.quantization import (
-            CalibrationMethod,
-            QuantFormat,
-            QuantType,
-            quantize_static,
-        )
+        import onnxruntime.quantization  # noqa: F401
     except ImportError as exc:  # onnxruntime.quantization needs ml_dtypes and sympy too
         raise EnvironmentProblem(
             f"--precision int8 needs onnxruntime.quantization ({exc}); "
@@ -111,6 +113,105 @@ def quantize(
         raise UsageError(
             f"calibration images preprocess to {list(x.shape[1:])}; the model wants {dims}"
         )
+    calibrations = (
+        AUTO_CALIBRATION if options.calibration_method == "auto" else (options.calibration_method,)
+    )
+
+    def calibrated(method: str) -> onnx.ModelProto:
+        return _calibrated(source, feeds[0].name, x, method, options, keep_float, op_types)
+
+    candidates = _candidates(calibrated, calibrations, source, options, preprocess)
+    missed: list[str] = []
+    aware: dict[str, Any] = {}
+    for method, out, _ in candidates:
+        if not options.accuracy_aware:
+            break
+        try:
+            out, aware = _accuracy_aware(source, out, options, preprocess)
+            break
+        except layer_error.BudgetExceeded as exc:
+            first, _, table = str(exc).partition("\n")
+            missed.append(f"{method}: {first.removeprefix('int8: ')}")
+            if method == candidates[-1][0]:
+                tried = f" (calibrations tried: {', '.join(calibrations)})" if missed[1:] else ""
+                raise layer_error.BudgetExceeded(
+                    f"{first}{tried}\n{table}", exc.report, exc.best
+                ) from None
+    granularity = "per channel" if options.per_channel else "per tensor"
+    info = PrecisionInfo(
+        "int8",
+        f"onnxruntime.quantization.quantize_static ({FORMAT}, post-training static)",
+        {
+            "format": FORMAT,
+            "weights": f"int8, symmetric, {granularity}",
+            "activations": f"{options.activation_type}, asymmetric",
+            "calibration_method": method,
+            **_compared(candidates, missed),
+            "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
+            "kept_float": f"{len(keep_float)} Pad/Split nodes of inlined functions",
+            "op_types": list(MATMUL_LIKE) if op_types else "all the quantizer supports",
+            "tool": f"onnxruntime {metadata.version('onnxruntime')}",
+            **({"accuracy_aware": aware} if aware else {}),
+        },
+        {"source": where, "samples": len(x), "sha256": crops.digest(x)},
+    )
+    return out, info
+
+
+def _compared(
+    candidates: list[tuple[str, onnx.ModelProto, float | None]], missed: list[str]
+) -> dict[str, Any]:
+    """The manifest's record of the calibrations compared (none when only one was made)."""
+    if len(candidates) < 2:
+        return {}
+    out: dict[str, Any] = {
+        "calibrations_compared": [
+            {"method": m, "plain_cosine": c, "judged_on": "the accuracy-aware pass's crops"}
+            for m, _, c in candidates
+        ]
+    }
+    return {**out, "calibrations_missed": missed} if missed else out
+
+
+def _candidates(
+    calibrated: Callable[[str], onnx.ModelProto],
+    calibrations: tuple[str, ...],
+    source: onnx.ModelProto,
+    options: PrecisionOptions,
+    preprocess: Any,
+) -> list[tuple[str, onnx.ModelProto, float | None]]:
+    """(method, quantized model, plain mean cosine) to try, best first: the first calibration
+    alone (cosine None) when there is one, when the pass is off, or when it passes the int8 rule
+    on the judging crops as it is; else every calibration, ordered by its plain mean cosine
+    there."""
+    first = calibrated(calibrations[0])
+    if len(calibrations) == 1 or not options.accuracy_aware:
+        return [(calibrations[0], first, None)]
+    assert PRECISION.rule is not None
+    judged, _ = judging_inputs(options, preprocess)
+    ref = layer_error.run(source, judged)
+    plain = measure(ref, layer_error.run(first, judged))
+    if not judge(plain, PRECISION.rule):
+        return [(calibrations[0], first, None)]
+    scored = [(plain.cosine, 0, calibrations[0], first)]
+    for i, method in enumerate(calibrations[1:], 1):
+        out = calibrated(method)
+        scored.append((measure(ref, layer_error.run(out, judged)).cosine, i, method, out))
+    return [(m, out, c) for c, _, m, out in sorted(scored, key=lambda t: (-t[0], t[1]))]
+
+
+def _calibrated(
+    source: onnx.ModelProto,
+    feed: str,
+    x: np.ndarray,
+    method: str,
+    options: PrecisionOptions,
+    keep_float: list[str],
+    op_types: dict[str, list[str]],
+) -> onnx.ModelProto:
+    """``source`` quantized by ``quantize_static`` (QDQ), calibrated by ``method`` on ``x``."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -129,38 +230,17 @@ def quantize(
         quantize_static(
             str(fp32_path),
             str(out_path),
-            _reader(feeds[0].name, x),
+            _reader(feed, x),
             quant_format=QuantFormat.QDQ,
             per_channel=options.per_channel,
             activation_type=activation,
             weight_type=QuantType.QInt8,
-            calibrate_method=methods[options.calibration_method],
+            calibrate_method=methods[method],
             calibration_providers=["CPUExecutionProvider"],
             nodes_to_exclude=keep_float,
             **op_types,
         )
-        out = onnx.load(str(out_path))
-    aware: dict[str, Any] = {}
-    if options.accuracy_aware:
-        out, aware = _accuracy_aware(source, out, options, preprocess)
-    granularity = "per channel" if options.per_channel else "per tensor"
-    info = PrecisionInfo(
-        "int8",
-        f"onnxruntime.quantization.quantize_static ({FORMAT}, post-training static)",
-        {
-            "format": FORMAT,
-            "weights": f"int8, symmetric, {granularity}",
-            "activations": f"{options.activation_type}, asymmetric",
-            "calibration_method": options.calibration_method,
-            "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
-            "kept_float": f"{len(keep_float)} Pad/Split nodes of inlined functions",
-            "op_types": list(MATMUL_LIKE) if op_types else "all the quantizer supports",
-            "tool": f"onnxruntime {metadata.version('onnxruntime')}",
-            **({"accuracy_aware": aware} if aware else {}),
-        },
-        {"source": where, "samples": len(x), "sha256": crops.digest(x)},
-    )
-    return out, info
+        return onnx.load(str(out_path))
 
 
 def judging_inputs(options: PrecisionOptions, preprocess: Any) -> tuple[np.ndarray, str]:
