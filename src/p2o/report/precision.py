@@ -75,11 +75,13 @@ def precision_table(rec: ModelRecord) -> Table | None:
 
 
 def kept_float_cell(result: VerifyResult) -> str:
-    """``2 of 185``: nodes the accuracy-aware INT8 pass kept float ("-": none recorded)."""
+    """``2 of 185``: nodes the accuracy-aware INT8 pass kept float ("-": none recorded;
+    ``18 of 185 tried``: its last try, when it gave up and wrote no artifact)."""
     layers = getattr(result, "layer_errors", None)
     if layers is None or not layers.reduced_nodes:
         return "-"
-    return f"{len(layers.kept_float)} of {layers.reduced_nodes}"
+    tried = "" if result.onnx_file else " tried"
+    return f"{len(layers.kept_float)} of {layers.reduced_nodes}{tried}"
 
 
 def best_reduced(rec: ModelRecord) -> str:
