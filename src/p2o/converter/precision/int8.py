@@ -121,22 +121,7 @@ def quantize(
         return _calibrated(source, feeds[0].name, x, method, options, keep_float, op_types)
 
     candidates = _candidates(calibrated, calibrations, source, options, preprocess)
-    missed: list[str] = []
-    aware: dict[str, Any] = {}
-    for method, out, _ in candidates:
-        if not options.accuracy_aware:
-            break
-        try:
-            out, aware = _accuracy_aware(source, out, options, preprocess)
-            break
-        except layer_error.BudgetExceeded as exc:
-            first, _, table = str(exc).partition("\n")
-            missed.append(f"{method}: {first.removeprefix('int8: ')}")
-            if method == candidates[-1][0]:
-                tried = f" (calibrations tried: {', '.join(calibrations)})" if missed[1:] else ""
-                raise layer_error.BudgetExceeded(
-                    f"{first}{tried}\n{table}", exc.report, exc.best
-                ) from None
+    method, out, aware, missed = _first_passing(candidates, source, options, preprocess)
     granularity = "per channel" if options.per_channel else "per tensor"
     info = PrecisionInfo(
         "int8",
@@ -156,6 +141,29 @@ def quantize(
         {"source": where, "samples": len(x), "sha256": crops.digest(x)},
     )
     return out, info
+
+
+def _first_passing(
+    candidates: list[tuple[str, onnx.ModelProto, float | None]],
+    source: onnx.ModelProto,
+    options: PrecisionOptions,
+    preprocess: Any,
+) -> tuple[str, onnx.ModelProto, dict[str, Any], list[str]]:
+    """The first candidate the accuracy-aware pass makes pass (all as they are when it is off):
+    (method, artifact, the pass's record, the calibrations that missed before it)."""
+    method, out, _ = candidates[0]
+    if not options.accuracy_aware:
+        return method, out, {}, []
+    missed: list[str] = []
+    for method, out, _ in candidates:
+        try:
+            return (method, *_accuracy_aware(source, out, options, preprocess), missed)
+        except layer_error.BudgetExceeded as exc:
+            first, _, table = str(exc).partition("\n")
+            missed.append(f"{method}: {first.removeprefix('int8: ')}")
+            last = exc
+    tried = f" (calibrations tried: {', '.join(m for m, _, _ in candidates)})" if missed[1:] else ""
+    raise layer_error.BudgetExceeded(f"{first}{tried}\n{table}", last.report, last.best)
 
 
 def _compared(
