@@ -12,8 +12,8 @@ same model, options and calibration images give the same bytes.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -230,7 +230,7 @@ def _calibrated(
     with (
         tempfile.TemporaryDirectory(prefix="p2o-int8-") as tmp,
         _quiet_root_logger(),
-        contextlib.redirect_stdout(sys.stderr),  # its histogram methods print progress
+        contextlib.redirect_stdout(io.StringIO()),  # its histogram methods print progress
     ):
         fp32_path = Path(tmp) / "fp32.onnx"
         out_path = Path(tmp) / "int8.onnx"
