@@ -215,3 +215,17 @@ def test_rexnet_int8_by_default_falls_back_to_percentile_calibration_and_passes(
     result = verify(VerifyOptions("ReXNet_1_0", onnx_file=res.onnx_path, runtimes=("ort-cpu",)))
     cos = [o.agreement.cosine for r in result.report.results for o in r.outputs if o.agreement]
     assert cos and min(cos) >= RULE.min_cosine
+
+
+def test_the_search_aims_one_standard_error_above_the_rule_and_plain_keeps_the_rule() -> None:
+    """A try at the rule's edge (ReXNet_1_5: 70.3 % top-1 on the judging crops, 65.6 % on
+    verify's) is not taken; the plain artifact is still judged by the rule itself."""
+    from p2o.core.results import Agreement
+
+    aim = layer_error.with_margin(RULE, 64)
+    assert aim.min_top1 == pytest.approx(0.70 + (0.7 * 0.3 / 64) ** 0.5)
+    assert aim.min_top5 == pytest.approx(0.95 + (0.95 * 0.05 / 64) ** 0.5)
+    assert (aim.min_cosine, aim.max_range_error) == (RULE.min_cosine, RULE.max_range_error)
+    edge = Agreement(64, 0.9869, 0.91, 45 / 64, 63 / 64, 0.2)
+    assert judge(edge, RULE) == [] and judge(edge, aim)
+    assert layer_error.with_margin(RULE, 10**9).min_top1 == pytest.approx(0.70, abs=1e-4)

@@ -284,6 +284,8 @@ def _accuracy_aware(
     depth = {name: i for i, name in enumerate(found.kept_float)}
     record = {
         "rule": PRECISION.rule.describe(),
+        "aim": layer_error.with_margin(PRECISION.rule, len(x)).describe()
+        + " (the rule, its rates one standard error higher: what nodes are kept float for)",
         "judged_on": where,
         "reference": "the fp32 ONNX model (the Paddle model's within the proved tolerance)",
         "quantizable_nodes": found.quantizable,

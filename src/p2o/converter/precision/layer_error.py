@@ -20,6 +20,7 @@ Engines run through ONNX Runtime directly, as every proof of the converter does.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -323,6 +324,19 @@ with MinMax, its first 18 quantizable nodes (of 185) kept float reach a cosine o
 judging crops, its 18 largest 0.971 (docs/precision.md)."""
 
 
+def with_margin(rule: AgreementRule, samples: int) -> AgreementRule:
+    """``rule`` with its two rates (top-1 agreement, top-5 containment) raised by one binomial
+    standard error at ``samples`` images: what the search aims at. The fewest nodes that pass on
+    the judging crops sit at the rule's edge, and an edge measured on 64 images is +-6 points
+    of top-1: ReXNet_1_5 and ReXNet_2_0 passed there at 70-72 % and failed verify's crops at
+    65.6 % (docs/precision.md)."""
+
+    def raised(rate: float) -> float:
+        return min(1.0, rate + math.sqrt(rate * (1.0 - rate) / max(samples, 1)))
+
+    return rule.with_overrides(min_top1=raised(rule.min_top1), min_top5=raised(rule.min_top5))
+
+
 def search(
     fp32: onnx.ModelProto,
     reduced: onnx.ModelProto,
@@ -334,9 +348,10 @@ def search(
     """Keep the fewest nodes of ``reduced`` in float so that ``rule`` passes on ``x`` against
     ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
 
-    For each of ``RANKINGS`` in turn: tries 1, 2, 4, ... of its first nodes, then bisects between
-    the last failing and the first passing count. Raises ``BudgetExceeded`` (exit 1), with the
-    per-layer table, when neither passes within the budget.
+    The plain artifact is judged by ``rule``; the tries by ``with_margin(rule)``. For each of
+    ``RANKINGS`` in turn: tries 1, 2, 4, ... of its first nodes, then bisects between the last
+    failing and the first passing count. Raises ``BudgetExceeded`` (exit 1), with the per-layer
+    table, when neither passes within the budget.
     """
     rule = rule.with_overrides(min_samples=min(rule.min_samples, len(x)))
     ref = run(fp32, x)
@@ -346,6 +361,7 @@ def search(
     if not judge(plain, rule):
         return Search(reduced, [], plain, plain, budget, len(quantizable), [("", 0, plain)], None)
     report = layer_errors(fp32, reduced, x[:RANK_SAMPLES], precision=rule.precision, inputs=inputs)
+    aim = with_margin(rule, len(x))
     orders = {
         RANKINGS[0]: [e.node for e in report.layers],
         RANKINGS[1]: [n.name for n in quantizable],
@@ -359,7 +375,7 @@ def search(
             m = measure(ref, run(model, x))
             tried[(ranking, k)] = (model, m)
             attempts.append((ranking, k, m))
-            return not judge(m, rule)
+            return not judge(m, aim)
 
         k, last = _fewest(passes, min(budget, len(order)))
         if k is not None:
@@ -380,7 +396,8 @@ def search(
     raise BudgetExceeded(
         f"int8: keeping {last} of {len(quantizable)} quantizable nodes float (the budget: "
         f"{max_float:.0%}), by either ranking ({' or '.join(RANKINGS)}), still misses the "
-        f"{rule.precision} rule on {inputs or 'the images'} ({'; '.join(judge(best, rule))}); "
+        f"{rule.precision} rule with its margin on {inputs or 'the images'} "
+        f"({'; '.join(judge(best, aim))}); "
         f"the nodes adding the most error:\n{report.table()}",
         _marked(report, orders[RANKINGS[0]][:last]),
         best,
