@@ -218,7 +218,7 @@ def test_rexnet_int8_by_default_falls_back_to_percentile_calibration_and_passes(
 
 
 def test_the_search_aims_one_standard_error_above_the_rule_and_plain_keeps_the_rule() -> None:
-    """A try at the rule's edge (ReXNet_1_5: 70.3 % top-1 on the judging crops, 65.6 % on
+    """A try at the rule's edge (ReXNet_2_0: 71.9 % top-1 on the judging crops, 65.6 % on
     verify's) is not taken; the plain artifact is still judged by the rule itself."""
     from p2o.core.results import Agreement
 

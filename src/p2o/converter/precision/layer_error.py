@@ -328,8 +328,8 @@ def with_margin(rule: AgreementRule, samples: int) -> AgreementRule:
     """``rule`` with its two rates (top-1 agreement, top-5 containment) raised by one binomial
     standard error at ``samples`` images: what the search aims at. The fewest nodes that pass on
     the judging crops sit at the rule's edge, and an edge measured on 64 images is +-6 points
-    of top-1: ReXNet_1_5 and ReXNet_2_0 passed there at 70-72 % and failed verify's crops at
-    65.6 % (docs/precision.md)."""
+    of top-1: ReXNet_2_0 passed there at 71.9 % and failed verify's crops at 65.6 %
+    (docs/precision.md)."""
 
     def raised(rate: float) -> float:
         return min(1.0, rate + math.sqrt(rate * (1.0 - rate) / max(samples, 1)))
