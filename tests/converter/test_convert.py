@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 
@@ -14,7 +15,7 @@ import pytest
 from p2o.converter import ConvertOptions, convert, paddle2onnx, simplify
 from p2o.converter.export import export_legacy, export_static
 from p2o.converter.manifest import Manifest
-from p2o.core.errors import CheckFailed, UsageError
+from p2o.core.errors import CheckFailed, Terminated, UsageError
 from p2o.runtimes.paddle import PaddleRunner
 from p2o.zoo import create_model
 from p2o.zoo.inputs import sample_batch
@@ -201,3 +202,25 @@ def test_the_same_network_exports_the_same_program_bytes_every_time(tmp_path):
     files = [export_static(net, tmp_path / str(i), input_shape=(3, 8, 8)) for i in range(2)]
     sums = {sha256_file(f.model_file) for f in files}
     assert sums == {sha256_file(tmp_path / "first" / files[0].model_file.name)}
+
+
+def test_a_signal_while_convert_removes_its_folder_leaves_nothing(tmp_path, monkeypatch):
+    """CI's failure (stop 28): SIGTERM to a release's process group landed in one worker while
+    its convert was removing ``p2o-convert-*``; the rest of the folder stayed in ``$TMPDIR``."""
+    export_tiny_net(tmp_path / "m", 0, 3, (3, 8, 8))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp))
+    real = shutil.rmtree
+    hit: list[str] = []
+
+    def rmtree(path, *args, **kwargs):
+        if "p2o-convert-" in str(path) and not hit:
+            hit.append(str(path))
+            raise Terminated("signal 15")  # the handler ran as the removal began
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    with pytest.raises(Terminated):
+        convert(ConvertOptions(paddle_model=tmp_path / "m", out_dir=tmp_path / "out"))
+    assert hit and list(tmp.iterdir()) == []

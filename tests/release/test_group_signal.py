@@ -57,8 +57,9 @@ def _workers_importing(proc: subprocess.Popen[bytes], tmp: Path) -> bool:
 
 
 def _in_paddle2onnx(proc: subprocess.Popen[bytes], tmp: Path) -> bool:
-    """A worker runs paddle2onnx (Paddle), its temporary folder made."""
-    return bool(list(tmp.glob("p2o-paddle2onnx-*")))
+    """A worker runs paddle2onnx (Paddle), its temporary folder made (in the worker's $TMPDIR,
+    a folder the driver made in ours)."""
+    return bool(list(tmp.glob("p2o-release-*/p2o-paddle2onnx-*")))
 
 
 @pytest.mark.slow

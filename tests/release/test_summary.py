@@ -124,25 +124,32 @@ def test_a_release_of_every_way_is_red_and_loads_back_typed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_is_an_error_record_and_red_junit(tmp_path):
-    """SIGKILL one model's worker process: the release goes on and says so."""
+def test_a_worker_that_dies_is_an_error_record_and_red_junit(tmp_path, monkeypatch):
+    """SIGKILL one model's worker process in the middle of its convert: the release goes on and
+    says so, and the worker's temporary folders go too (CI, stop 28: a worker that did not
+    stop in time was killed and left ``p2o-convert-*`` in ``$TMPDIR``)."""
     import multiprocessing
     import os
     import signal
+    import tempfile
     import threading
     import time
 
     from p2o import release as rel
 
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+
     def kill_the_worker() -> None:
         deadline = time.time() + 120
         while time.time() < deadline:
             kids = [p for p in multiprocessing.active_children() if p.name.startswith("p2o-")]
-            if kids:
-                time.sleep(1.0)
+            if kids and list(tmp.rglob("p2o-convert-*")):
                 os.kill(kids[0].pid, signal.SIGKILL)
                 return
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     killer = threading.Thread(target=kill_the_worker)
     killer.start()
@@ -156,3 +163,4 @@ def test_a_worker_that_dies_is_an_error_record_and_red_junit(tmp_path):
     assert (
         not (tmp_path / "d" / ".work").exists() and not (tmp_path / "d" / "RegNetX_200MF").exists()
     )
+    assert list(tmp.iterdir()) == []

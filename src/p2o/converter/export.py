@@ -13,6 +13,7 @@ from typing import Any
 
 from p2o.converter.source import PaddleModelFiles, find_paddle_model
 from p2o.core.errors import P2OError
+from p2o.core.files import remove_tree
 from p2o.core.hashing import arrays_sha256
 
 PREFIX = "inference"
@@ -65,7 +66,7 @@ def reuse_exports(folder: Path) -> Iterator[None]:
     finally:
         _reuse_dir = None
         _reused.clear()
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
 
 
 def _reuse_key(model: Any, input_shape: tuple[int, ...], batch: int | None) -> Any:

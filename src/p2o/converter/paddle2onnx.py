@@ -22,12 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from p2o.core.errors import P2OError
+from p2o.core.files import temporary_folder
 
 LOG_TAIL = 40  # lines of the converter's own log shown with an error
 
 
 class ConversionError(P2OError):
-    """paddle2onnx failed or crashed; the message carries its log tail."""
+    """paddle2onnx failed or crashed; the message carries its log tail and names ``log``, the
+    file with the whole log (left under ``$TMPDIR`` on purpose)."""
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.log = log
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def _child_env() -> dict[str, str]:
 def _run_child(
     model_file: Path, params_file: Path, opset: int, auto_upgrade: bool
 ) -> tuple[int, bytes | None, str]:
-    with tempfile.TemporaryDirectory(prefix="p2o-paddle2onnx-") as tmp:
+    with temporary_folder("p2o-paddle2onnx-") as tmp:
         request = Path(tmp) / "request.json"
         out = Path(tmp) / "model.onnx"
         model_file, params_file = _staged(model_file, params_file, Path(tmp) / "paddle")
@@ -144,7 +150,8 @@ def convert(model_file: Path, params_file: Path, opset: int) -> Paddle2OnnxResul
             last = (_tail(log).splitlines() or ["(no output)"])[-1].strip()[:300]
             raise ConversionError(
                 f"paddle2onnx {_describe_exit(code)} converting {model_file} "
-                f"(last log line: {last}); full log: {log_path}"
+                f"(last log line: {last}); full log: {log_path}",
+                Path(log_path),
             )
         reason = _opset_reason(first_log)
     import onnx

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from p2o.converter.source import (
 )
 from p2o.core import progress
 from p2o.core.errors import CheckFailed, UsageError
-from p2o.core.files import write_atomic
+from p2o.core.files import temporary_folder, write_atomic
 from p2o.core.versions import tool_versions
 from p2o.zoo import create_model, model_info
 from p2o.zoo.inputs import sample_batch
@@ -558,7 +557,7 @@ def convert(o: ConvertOptions) -> ConversionResult:
     with (
         progress.step(title),
         terminate_as_interrupt(),  # SIGTERM too removes the folder (an archive unpacked in it)
-        tempfile.TemporaryDirectory(prefix="p2o-convert-") as tmp,
+        temporary_folder("p2o-convert-") as tmp,
     ):
         if o.model is not None:
             mark = o.involution == "function"

@@ -26,7 +26,6 @@ import shutil
 import signal
 import stat
 import tarfile
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from typing import Any, TypeVar
 
 from p2o.converter.params_check import Program, check_params, read_program
 from p2o.core.errors import UsageError
+from p2o.core.files import temporary_folder
 from p2o.core.hashing import sha256_file
 from p2o.zoo import paddleclas_config
 from p2o.zoo.registry import Preprocess
@@ -148,7 +148,7 @@ def open_paddle_model(
     if not _is_archive(absolute(path)):
         yield locate_paddle_model(path, params, config)
         return
-    with terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="p2o-model-") as tmp:
+    with terminate_as_interrupt(), temporary_folder("p2o-model-") as tmp:
         yield locate_paddle_model(path, params, config, unpack_dir=Path(tmp))
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from p2o.converter.manifest import Manifest, read_identity
 from p2o.converter.pipeline import DEFAULT_OPTIONS
 from p2o.core import optional
 from p2o.core.errors import UsageError
+from p2o.core.files import temporary_folder
 from p2o.core.hashing import arrays_sha256, sha256_file
 from p2o.core.versions import tool_versions
 from p2o.zoo import create_model, model_info
@@ -167,7 +167,7 @@ def paddle_dir(ref: Reference | None) -> Iterator[Any]:
     elif ref.paddle_model is not None:
         yield ref.paddle_model
     else:
-        with tempfile.TemporaryDirectory(prefix="p2o-ref-") as tmp:
+        with temporary_folder("p2o-ref-") as tmp:
             yield ExportOnUse(ref, tmp)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 
 from p2o.converter.source import PaddleModelFiles
-from p2o.core.files import write_atomic
+from p2o.core.files import temporary_folder, write_atomic
 from p2o.core.results import NOISE_MULTIPLE, Divergence, NoiseFloor
 from p2o.core.tolerance import min_tolerance
 
@@ -275,7 +275,7 @@ def write_repro(t: Trace, found: Found, out: str | Path) -> Path:
     out = Path(out)
     values = {v.name: v.array for v in t.values}
     feeds = {n: (t.x if n == t.input_name else values[t.holds[n]]) for n in found.inputs}
-    with tempfile.TemporaryDirectory(prefix="p2o-repro-") as tmp:
+    with temporary_folder("p2o-repro-") as tmp:
         whole = Path(tmp) / "whole.onnx"
         onnx.save(t.model, str(whole))
         part = Path(tmp) / "model.onnx"

@@ -5,7 +5,8 @@ debugging).
 A worker that dies (a segfault, SIGKILL, running out of memory) becomes an ``error`` record
 (stage ``worker``); the others go on. SIGINT or SIGTERM stops the workers (SIGTERM first, so
 they remove their temporary folders; SIGKILL for one that does not stop in time), removes the
-work directories and re-raises.
+work directories and re-raises. A worker's ``$TMPDIR`` is a folder of the driver's, removed once
+every worker exited: one killed in the middle leaves nothing behind either.
 
 A signal to the whole process group (``timeout``, Ctrl-C in a terminal) reaches the workers
 too, at any moment, also inside Paddle, which may re-raise or wrap the exception. So the driver
@@ -21,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection as mpc
+import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from p2o.core import signals
+from p2o.core.files import remove_tree
 from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
 from p2o.release.worker import WORK, build_model, worker_main
@@ -57,9 +61,12 @@ def _exit_text(code: int | None) -> str:
 STOPPED = 143  # a worker's exit status once a signal stopped it (it sends nothing)
 
 
-def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str]) -> None:
-    """A worker process: one model, its record (or why not) sent back; nothing once stopped."""
+def _child(conn: Any, args: tuple[str, str | None, dict[str, Any], str], tmp: str) -> None:
+    """A worker process: one model, its record (or why not) sent back; nothing once stopped.
+    Its temporary folders and its children's go under ``tmp``, which the driver removes once
+    every worker exited (one killed before it removed its own leaves nothing either)."""
     signals.install_worker()  # SIGINT was ignored until here (see _held)
+    os.environ["TMPDIR"] = tempfile.tempdir = tmp
     try:
         message: tuple[str, Any] = ("record", worker_main(args))
     except BaseException as exc:
@@ -180,13 +187,14 @@ def run_pool(
     pending = list(todo)
     running: list[_Worker] = []
     records: dict[str, ModelRecord] = {}
+    tmp = tempfile.mkdtemp(prefix="p2o-release-")  # the workers' $TMPDIR (see _child)
     try:
         while pending or running:
             while pending and len(running) < jobs:
                 name, weights = pending.pop(_next(pending, [r.name for r in running]))
                 recv, send = ctx.Pipe(duplex=False)
                 args = (name, weights, options.key(), str(dist))
-                proc = ctx.Process(target=_child, args=(send, args), name=f"p2o-{name}")
+                proc = ctx.Process(target=_child, args=(send, args, tmp), name=f"p2o-{name}")
                 with _held():
                     proc.start()
                     running.append(_Worker(name, proc, recv, waits=[recv, proc.sentinel]))
@@ -215,6 +223,8 @@ def run_pool(
             stop([r.process for r in running])
             shutil.rmtree(dist / WORK, ignore_errors=True)  # every worker's, once all exited
         raise
+    finally:
+        remove_tree(tmp)  # what a worker killed in the middle could not remove
     return records
 
 

@@ -59,6 +59,7 @@ from typing import Any
 
 from p2o.core import progress, signals
 from p2o.core.errors import EnvironmentProblem, Terminated, UsageError, raise_terminated
+from p2o.core.files import remove_tree, temporary_folder
 from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
 from p2o.release.worker import RECORD, WORK, add_gpu_verify, build_model
@@ -313,7 +314,7 @@ def publish(dist: Path, name: str, blob: bytes) -> None:
             shutil.rmtree(final)
         os.replace(folder, final)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
 
 
 def model_task(
@@ -329,7 +330,7 @@ def model_task(
     tracker.started.remote(name, node)
     warnings.filterwarnings("ignore", message="No ccache found")
     sweep()
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
+    with temporary_folder(f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         wfile = None
         if weights_name is not None and weights is not None:
             wfile = Path(tmp, "weights", weights_name)
@@ -353,7 +354,7 @@ def gpu_task(
     node = node_label(ctx.get_node_id(), ray.util.get_node_ip_address())
     tracker.started.remote(name, node)
     sweep()
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
+    with temporary_folder(f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         folder = unpack(blob, name, Path(tmp))
         options = ReleaseOptions.from_key(opts)
         rec = add_gpu_verify(folder, gpu_runtimes(options), options, node)

@@ -8,12 +8,14 @@ may be moved or downloaded elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import resource
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ from p2o.bench import precisions as pv
 from p2o.bench.plot import plot_latency
 from p2o.converter import ConvertOptions, convert
 from p2o.converter.export import reuse_exports
+from p2o.converter.paddle2onnx import ConversionError
 from p2o.core import signals
 from p2o.core.errors import P2OError, Terminated
+from p2o.core.files import remove_tree
 from p2o.core.hashing import sha256_file
 from p2o.core.results import (
     BenchResult,
@@ -42,6 +46,7 @@ from p2o.report.release import model_report
 
 RECORD = "record.json"
 WORK = ".work"
+PADDLE2ONNX_LOG = "paddle2onnx.log"  # in a model's folder, when paddle2onnx failed on it
 REPORTS = ("report.md", "report.html")
 ARTIFACTS = ("model.onnx", "manifest.json", "golden.npz", *REPORTS, "bench.png")
 BENCH_ITERS = 20
@@ -60,6 +65,7 @@ class _Stage:
         self.rec, self.name = rec, name
 
     def __enter__(self) -> None:
+        _stopped()  # a signal that a library swallowed: no further stage
         self.decided = self.rec.stage if self.rec.reason else None  # an earlier stage failed
         self.rec.stage = self.name
         self.t0 = time.perf_counter()
@@ -80,9 +86,24 @@ def _relative_bench(result: BenchResult) -> BenchResult:
     return dataclasses.replace(result, onnx_file="model.onnx", paddle_model=None)
 
 
+@contextlib.contextmanager
+def _log_kept(work: Path) -> Iterator[None]:
+    """paddle2onnx's whole log, which a failed conversion leaves under ``$TMPDIR``, moved into
+    the model's folder: a worker's ``$TMPDIR`` goes with it, and the release travels."""
+    try:
+        yield
+    except ConversionError as exc:
+        if exc.log is None or not exc.log.is_file():
+            raise
+        kept = work / PADDLE2ONNX_LOG
+        shutil.move(exc.log, kept)
+        text = str(exc).replace(str(exc.log), f"{PADDLE2ONNX_LOG} in the model's folder")
+        raise ConversionError(text, kept) from None
+
+
 def _run_stages(rec: ModelRecord, weights: str | None, options: ReleaseOptions, work: Path) -> None:
 
-    with _Stage(rec, "convert"):
+    with _Stage(rec, "convert"), _log_kept(work):
         res = convert(
             ConvertOptions(
                 rec.model,
@@ -183,7 +204,7 @@ def build_model(
     try:
         return _build(rec, weights, options, Path(dist), work)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)  # stopped: no half-built model left behind
+        remove_tree(work)  # stopped: no half-built model left behind
         raise
 
 

@@ -18,7 +18,6 @@ without dynamic shapes needs; that compile time is added to ``build_seconds``.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ import numpy as np
 from p2o.converter import ops, passes
 from p2o.core import cache, optional
 from p2o.core.errors import EnvironmentProblem, UsageError
+from p2o.core.files import temporary_folder
 from p2o.runtimes.base import Availability, Runner
 
 DEVICE = "CPU"
@@ -64,7 +64,7 @@ def _read_onnx(core: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     inlined = _inline(full)
     # read_model holds the ONNX content in memory (external data, only for a copy over
     # protobuf's 2 GiB limit, is memory-mapped, which outlives the file on POSIX).
-    with tempfile.TemporaryDirectory(prefix="p2o-ov-", ignore_cleanup_errors=True) as tmp:
+    with temporary_folder("p2o-ov-") as tmp:
         copy = Path(tmp) / "inlined.onnx"
         large = inlined.ByteSize() >= PROTOBUF_LIMIT
         onnx.save_model(inlined, str(copy), save_as_external_data=large)

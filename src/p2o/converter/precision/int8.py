@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +32,7 @@ from p2o.converter.precision.base import (
 )
 from p2o.core.agreement import judge, measure
 from p2o.core.errors import EnvironmentProblem, UsageError
+from p2o.core.files import temporary_folder
 from p2o.core.results import AgreementRule, LayerError
 from p2o.zoo import crops
 from p2o.zoo.inputs import folder_batch
@@ -228,7 +228,7 @@ def _calibrated(
     }
     activation = QuantType.QUInt8 if options.activation_type == "uint8" else QuantType.QInt8
     with (
-        tempfile.TemporaryDirectory(prefix="p2o-int8-") as tmp,
+        temporary_folder("p2o-int8-") as tmp,
         _quiet_root_logger(),
         contextlib.redirect_stdout(io.StringIO()),  # its histogram methods print progress
     ):
