@@ -63,8 +63,9 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         "--calibration-method",
         choices=CALIBRATION_METHODS,
         default=PrecisionOptions.calibration_method,
-        help="int8: how activation ranges are chosen (default auto: minmax, then percentile "
-        "when the accuracy-aware pass cannot make minmax pass within its budget)",
+        help="int8: how activation ranges are chosen (default auto: minmax; when plain minmax "
+        "misses the int8 rule, percentile is calibrated too and the one closer to fp32 is "
+        "searched first)",
     )
     g.add_argument(
         "--activation-type",
