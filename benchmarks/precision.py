@@ -14,7 +14,8 @@ whether ``p2o verify``'s acceptance rule for that precision passes. ``--extra`` 
 variants that must fail or lose: int8 activations, per-tensor weights, one weight scale ×4.
 ``--levers`` adds the quantizer's settings a user would try (issue 22), each plain (no node kept
 float) so that its own effect shows: entropy and percentile calibration, and int8 (symmetric)
-activations and per-tensor weights on both engines. A lever is a default only where this table
+activations and per-tensor weights on both engines, and OpenVINO's bf16 hint on the INT8
+artifact (the float remainder in bfloat16). A lever is a default only where this table
 shows it helps (docs/precision.md).
 
     python benchmarks/precision.py [MODEL ...] [--crops 64] [--iters 20] [--threads 2]
@@ -64,6 +65,9 @@ LEVERS = {
     "openvino int8 (int8 activations)": ("openvino", "int8-act-int8", "fp32"),
     "ort-cpu int8 (per-tensor weights)": ("ort-cpu", "int8-per-tensor", "fp32"),
     "openvino int8 (per-tensor weights)": ("openvino", "int8-per-tensor", "fp32"),
+    # the INT8 artifact with OpenVINO's bf16 hint: what stays float (RedNet's involution body,
+    # most of its time) would run in bfloat16 on AMX
+    "openvino int8 (bf16 hint)": ("openvino", "int8", "bf16"),
 }
 # the quantizer's settings as such: the accuracy-aware pass (issue 22) would repair a failing
 # variant (or exit 1 past its budget) instead of showing what the setting costs
