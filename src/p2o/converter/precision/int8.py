@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,9 @@ def quantize(
     def calibrated(method: str) -> onnx.ModelProto:
         return _calibrated(source, feeds[0].name, x, method, options, keep_float, op_types)
 
-    candidates = _candidates(calibrated, calibrations, source, options, preprocess)
-    method, out, aware, missed = _first_passing(candidates, source, options, preprocess)
+    judged = _judged(source, options, preprocess) if options.accuracy_aware else None
+    candidates = _candidates(calibrated, calibrations, judged)
+    method, out, aware, missed = _first_passing(candidates, source, options, judged)
     granularity = "per channel" if options.per_channel else "per tensor"
     info = PrecisionInfo(
         "int8",
@@ -143,21 +145,36 @@ def quantize(
     return out, info
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """The crops the accuracy-aware pass judges on, where they come from, and the fp32 model's
+    outputs on them (run once for every calibration and every try)."""
+
+    x: np.ndarray
+    where: str
+    ref: np.ndarray
+
+
+def _judged(source: onnx.ModelProto, options: PrecisionOptions, preprocess: Any) -> _Judged:
+    x, where = judging_inputs(options, preprocess)
+    return _Judged(x, where, layer_error.run(source, x))
+
+
 def _first_passing(
     candidates: list[tuple[str, onnx.ModelProto, float | None]],
     source: onnx.ModelProto,
     options: PrecisionOptions,
-    preprocess: Any,
+    judged: _Judged | None,
 ) -> tuple[str, onnx.ModelProto, dict[str, Any], list[str]]:
-    """The first candidate the accuracy-aware pass makes pass (all as they are when it is off):
-    (method, artifact, the pass's record, the calibrations that missed before it)."""
+    """The first candidate the accuracy-aware pass makes pass (all as they are when it is off,
+    ``judged`` None): (method, artifact, the pass's record, the calibrations that missed)."""
     method, out, _ = candidates[0]
-    if not options.accuracy_aware:
+    if judged is None:
         return method, out, {}, []
     missed: list[str] = []
     for method, out, _ in candidates:
         try:
-            return (method, *_accuracy_aware(source, out, options, preprocess), missed)
+            return (method, *_accuracy_aware(source, out, options, judged), missed)
         except layer_error.BudgetExceeded as exc:
             first, _, table = str(exc).partition("\n")
             missed.append(f"{method}: {first.removeprefix('int8: ')}")
@@ -184,27 +201,23 @@ def _compared(
 def _candidates(
     calibrated: Callable[[str], onnx.ModelProto],
     calibrations: tuple[str, ...],
-    source: onnx.ModelProto,
-    options: PrecisionOptions,
-    preprocess: Any,
+    judged: _Judged | None,
 ) -> list[tuple[str, onnx.ModelProto, float | None]]:
     """(method, quantized model, plain mean cosine) to try, best first: the first calibration
     alone (cosine None) when there is one, when the pass is off, or when it passes the int8 rule
     on the judging crops as it is; else every calibration, ordered by its plain mean cosine
     there."""
     first = calibrated(calibrations[0])
-    if len(calibrations) == 1 or not options.accuracy_aware:
+    if len(calibrations) == 1 or judged is None:
         return [(calibrations[0], first, None)]
     assert PRECISION.rule is not None
-    judged, _ = judging_inputs(options, preprocess)
-    ref = layer_error.run(source, judged)
-    plain = measure(ref, layer_error.run(first, judged))
+    plain = measure(judged.ref, layer_error.run(first, judged.x))
     if not judge(plain, PRECISION.rule):
         return [(calibrations[0], first, None)]
     scored = [(plain.cosine, 0, calibrations[0], first)]
     for i, method in enumerate(calibrations[1:], 1):
         out = calibrated(method)
-        scored.append((measure(ref, layer_error.run(out, judged)).cosine, i, method, out))
+        scored.append((measure(judged.ref, layer_error.run(out, judged.x)).cosine, i, method, out))
     return [(m, out, c) for c, _, m, out in sorted(scored, key=lambda t: (-t[0], t[1]))]
 
 
@@ -265,7 +278,7 @@ def judging_inputs(options: PrecisionOptions, preprocess: Any) -> tuple[np.ndarr
 
 
 def _accuracy_aware(
-    source: onnx.ModelProto, quantized: onnx.ModelProto, options: PrecisionOptions, preprocess: Any
+    source: onnx.ModelProto, quantized: onnx.ModelProto, options: PrecisionOptions, judged: _Judged
 ) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """The INT8 artifact, with its worst nodes kept float if the rule fails without that.
 
@@ -276,9 +289,9 @@ def _accuracy_aware(
     (past it: BudgetExceeded, exit 1).
     """
     assert PRECISION.rule is not None
-    x, where = judging_inputs(options, preprocess)
+    x, where = judged.x, judged.where
     found = layer_error.search(
-        source, quantized, x, PRECISION.rule, options.max_float, inputs=where
+        source, quantized, x, PRECISION.rule, options.max_float, inputs=where, ref=judged.ref
     )
     table = found.report.layers if found.report is not None else []
     depth = {name: i for i, name in enumerate(found.kept_float)}

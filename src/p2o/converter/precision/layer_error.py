@@ -344,6 +344,7 @@ def search(
     rule: AgreementRule,
     max_float: float,
     inputs: str = "",
+    ref: np.ndarray | None = None,
 ) -> Search:
     """Keep the fewest nodes of ``reduced`` in float so that ``rule`` passes on ``x`` against
     ``fp32``'s own outputs; at most ``max_float`` of the quantizable nodes.
@@ -351,10 +352,11 @@ def search(
     The plain artifact is judged by ``rule``; the tries by ``with_margin(rule)``. For each of
     ``RANKINGS`` in turn: tries 1, 2, 4, ... of its first nodes, then bisects between the last
     failing and the first passing count. Raises ``BudgetExceeded`` (exit 1), with the per-layer
-    table, when neither passes within the budget.
+    table, when neither passes within the budget. ``ref``: ``fp32``'s outputs on ``x``, when the
+    caller has them already.
     """
     rule = rule.with_overrides(min_samples=min(rule.min_samples, len(x)))
-    ref = run(fp32, x)
+    ref = run(fp32, x) if ref is None else ref
     plain = measure(ref, run(reduced, x))
     quantizable = reduced_nodes(reduced, fp32)
     budget = int(np.floor(max_float * len(quantizable) + 1e-9))
