@@ -158,6 +158,7 @@ def test_a_worker_that_dies_is_an_error_record_and_red_junit(tmp_path, monkeypat
     killer.join()
     rec = summary.models[0]
     assert rec.status is Status.ERROR and rec.stage == "worker" and "SIGKILL" in rec.reason
+    assert rec.stage_seconds["total"] > 0  # the progress line said "(0s)"
     suite = _suites((tmp_path / "d" / "junit.xml").read_bytes())["p2o.release.RegNetX_200MF"]
     assert suite.get("errors") == "1" and suite.find("testcase/error") is not None
     assert (

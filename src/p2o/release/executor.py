@@ -45,8 +45,21 @@ Done = Callable[[ModelRecord], None]
 STOP_SECONDS = 20.0  # how long stopped workers get to clean up before SIGKILL
 
 
-def crashed(name: str, why: str) -> ModelRecord:
-    return ModelRecord(name, Status.ERROR, f"worker died: {why}", stage="worker")
+def crashed(name: str, why: str, seconds: float = 0.0) -> ModelRecord:
+    rec = ModelRecord(name, Status.ERROR, f"worker died: {why}", stage="worker")
+    rec.stage_seconds["total"] = round(seconds, 2)
+    return rec
+
+
+def oom_kills(vmstat: Path = Path("/proc/vmstat")) -> int | None:
+    """How many processes the kernel's out-of-memory killer has killed (Linux); None unknown."""
+    try:
+        for row in vmstat.read_text().splitlines():
+            if row.startswith("oom_kill "):
+                return int(row.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _exit_text(code: int | None) -> str:
@@ -56,6 +69,16 @@ def _exit_text(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with status {code} without a record"
+
+
+def _why_died(code: int | None, oom_kills_before: int | None) -> str:
+    """How a worker died; a SIGKILL while the kernel's out-of-memory killer killed is named."""
+    text = _exit_text(code)
+    now = oom_kills()
+    if code == -signal.SIGKILL and now is not None and oom_kills_before is not None:
+        if now > oom_kills_before:
+            text += " from the kernel's out-of-memory killer (fewer --jobs, more memory)"
+    return text
 
 
 STOPPED = 143  # a worker's exit status once a signal stopped it (it sends nothing)
@@ -130,14 +153,17 @@ class _Worker:
     conn: Any
     message: tuple[str, Any] | None = None
     waits: list[Any] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    oom_kills: int | None = field(default_factory=oom_kills)
 
     def record(self) -> ModelRecord:
+        seconds = time.monotonic() - self.started
         if self.message is None:
-            return crashed(self.name, _exit_text(self.process.exitcode))
+            return crashed(self.name, _why_died(self.process.exitcode, self.oom_kills), seconds)
         kind, payload = self.message
         if kind == "record":
             return ModelRecord.from_dict(payload)
-        return crashed(self.name, str(payload))
+        return crashed(self.name, str(payload), seconds)
 
 
 def stop(processes: list[BaseProcess], seconds: float = STOP_SECONDS) -> None:
