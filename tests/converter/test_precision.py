@@ -185,3 +185,47 @@ def test_int8_keeps_the_involution_pad_float_for_openvino() -> None:
             onnx.save(out, str(path))
             got = OpenVinoRunner(path, threads=1).run(crops.crop_batch("evaluation", 1))
         assert np.isfinite(next(iter(got.values()))).all()
+
+
+def test_at_once_takes_all_crops_that_fit_else_equal_chunks() -> None:
+    from p2o.converter.precision.int8 import at_once
+
+    assert at_once(32, 100, limit=3200) == 32  # fits: one pass, as before
+    assert at_once(32, 780, limit=12_500) == 16  # RedNet152's case, in MiB
+    assert at_once(30, 7, limit=100) == 10  # the most that fit and divide 30
+    assert at_once(32, 10**9, limit=1) == 1
+
+
+def test_a_histogram_calibration_past_its_memory_goes_in_chunks(monkeypatch) -> None:
+    """RedNet152's percentile calibration held 24 GiB and was killed; past HISTOGRAM_BYTES the
+    crops go in chunks whose histograms are merged, and the manifest says so."""
+    import onnxruntime.quantization as oq
+
+    from p2o.converter.precision import int8
+
+    seen: list[dict] = []
+    real = oq.quantize_static
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("extra_options") or {})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oq, "quantize_static", spy)
+    x = crops.crop_batch("calibration", 1)
+    per_crop = int8.activation_bytes(small_classifier(), "x", x, None)
+    assert per_crop >= 2 * 8 * 224 * 224 * 4  # the Conv's and the Relu's outputs at least
+    opts = PrecisionOptions(
+        "int8", calibration_method="percentile", calibration_count=8, accuracy_aware=False
+    )
+    whole, info = precision.apply(small_classifier(), opts)
+    assert "calibration_chunks" not in info.details and seen[-1] == {}
+    monkeypatch.setattr(int8, "HISTOGRAM_BYTES", 3 * per_crop)
+    chunked, info = precision.apply(small_classifier(), opts)
+    assert seen[-1] == {"CalibStridedMinMax": 2}
+    assert info.details["calibration_chunks"].startswith("4 chunks of 2 crops")
+    y = crops.crop_batch("evaluation", 4)
+    a, b = run(whole, y), run(chunked, y)
+    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.min() > 0.99  # merged histograms: close to one pass's ranges
+    monkeypatch.setattr(int8, "activation_bytes", lambda *a: pytest.fail("measured for minmax"))
+    precision.apply(small_classifier(), PrecisionOptions("int8", calibration_method="minmax"))

@@ -70,13 +70,48 @@ def _reader(name: str, x: np.ndarray) -> Any:
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
-            self._next = iter(range(len(x)))
+            self.set_range(0, len(x))
+
+        def __len__(self) -> int:
+            return len(x)
+
+        def set_range(self, start_index: int, end_index: int) -> None:  # a chunk (see _at_once)
+            self._next = iter(range(start_index, end_index))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             i = next(self._next, None)
             return None if i is None else {name: x[i : i + 1]}
 
     return Reader()
+
+
+# ORT's histogram calibrators (entropy, percentile, distribution) hold every calibrated
+# activation of every crop until they histogram them all. Past this many bytes the crops go
+# in chunks (ORT's CalibStridedMinMax, which strides any calibrator; the chunks' histograms are
+# merged, so the ranges differ a little from one pass). Every model that calibrated in one pass
+# before still does, byte for byte: the largest, Res2Net200_vd_26w_4s, holds 394 MiB a crop,
+# 12.3 GiB for 32. RedNet152 (780 MiB a crop, 24.4 GiB) was killed at 24 GiB; it takes 2 x 16.
+HISTOGRAM_BYTES = int(12.5 * 2**30)
+HISTOGRAM_METHODS = ("entropy", "percentile", "distribution")
+
+
+def activation_bytes(model: onnx.ModelProto, feed: str, x: np.ndarray, op_types: Any) -> int:
+    """Bytes of float activations a calibrator records for one crop: the inputs and outputs of
+    the nodes it calibrates (``op_types``; None: every node), measured by one run."""
+    initializers = {t.name for t in model.graph.initializer}
+    nodes = [n for n in model.graph.node if op_types is None or n.op_type in op_types]
+    names = {t for n in nodes for t in [*n.input, *n.output] if t and t not in initializers}
+    names -= {feed}
+    outs = layer_error.tensors(model, sorted(names), x[:1])
+    return int(sum(o.nbytes for o in outs if o.dtype == np.float32))
+
+
+def at_once(count: int, per_crop: int, limit: int) -> int:
+    """Crops a histogram calibrator takes at once: all when they fit ``limit``, else the most
+    that fit and divide ``count`` (ORT wants equal chunks), at least 1."""
+    if count * per_crop <= limit:
+        return count
+    return max([d for d in range(1, count + 1) if count % d == 0 and d * per_crop <= limit] or [1])
 
 
 def quantize(
@@ -118,8 +153,15 @@ def quantize(
         AUTO_CALIBRATION if options.calibration_method == "auto" else (options.calibration_method,)
     )
 
+    chunks: dict[str, int] = {}  # the histogram methods' chunking, measured once if needed
+
     def calibrated(method: str) -> onnx.ModelProto:
-        return _calibrated(source, feeds[0].name, x, method, options, keep_float, op_types)
+        feed = feeds[0].name
+        if method in HISTOGRAM_METHODS and not chunks:
+            per_crop = activation_bytes(source, feed, x, op_types.get("op_types_to_quantize"))
+            chunks.update(per_crop=per_crop, at_once=at_once(len(x), per_crop, HISTOGRAM_BYTES))
+        crops_at_once = chunks["at_once"] if method in HISTOGRAM_METHODS else len(x)
+        return _calibrated(source, feed, x, method, options, keep_float, op_types, crops_at_once)
 
     judged = _judged(source, options, preprocess) if options.accuracy_aware else None
     candidates = _candidates(calibrated, calibrations, judged)
@@ -133,6 +175,7 @@ def quantize(
             "weights": f"int8, symmetric, {granularity}",
             "activations": f"{options.activation_type}, asymmetric",
             "calibration_method": method,
+            **_chunked(method, chunks, len(x)),
             **_compared(candidates, missed),
             "quantized_nodes": sum(n.op_type == "QuantizeLinear" for n in out.graph.node),
             "kept_float": f"{len(keep_float)} Pad/Split nodes of inlined functions",
@@ -183,6 +226,17 @@ def _first_passing(
     raise layer_error.BudgetExceeded(f"{first}{tried}\n{table}", last.report, last.best)
 
 
+def _chunked(method: str, chunks: dict[str, int], count: int) -> dict[str, str]:
+    """The manifest's note when a histogram method took the crops in chunks (see at_once)."""
+    if method not in HISTOGRAM_METHODS or chunks.get("at_once", count) == count:
+        return {}
+    n, mib = chunks["at_once"], chunks["per_crop"] / 2**20
+    return {
+        "calibration_chunks": f"{count // n} chunks of {n} crops ({mib:.0f} MiB of activations "
+        f"a crop; the histograms of at most {HISTOGRAM_BYTES / 2**30:g} GiB at once, merged)"
+    }
+
+
 def _compared(
     candidates: list[tuple[str, onnx.ModelProto, float | None]], missed: list[str]
 ) -> dict[str, Any]:
@@ -229,8 +283,10 @@ def _calibrated(
     options: PrecisionOptions,
     keep_float: list[str],
     op_types: dict[str, list[str]],
+    crops_at_once: int,
 ) -> onnx.ModelProto:
-    """``source`` quantized by ``quantize_static`` (QDQ), calibrated by ``method`` on ``x``."""
+    """``source`` quantized by ``quantize_static`` (QDQ), calibrated by ``method`` on ``x``,
+    ``crops_at_once`` at a time (all: one pass, as ORT does by default)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {
@@ -260,6 +316,11 @@ def _calibrated(
             calibration_providers=["CPUExecutionProvider"],
             nodes_to_exclude=keep_float,
             **op_types,
+            **(
+                {"extra_options": {"CalibStridedMinMax": crops_at_once}}
+                if crops_at_once < len(x)
+                else {}
+            ),
         )
         return onnx.load(str(out_path))
 

@@ -143,6 +143,13 @@ def run(model: onnx.ModelProto | bytes, x: np.ndarray, batch: int = 16) -> np.nd
     return np.concatenate(parts)
 
 
+def tensors(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+    """The tensors ``names`` of ``model`` on ``x``, in one run (ONNX Runtime CPU)."""
+    sess = _session(_with_outputs(model, names))
+    feed = sess.get_inputs()[0].name  # type: ignore[attr-defined]
+    return list(sess.run(names, {feed: x}))  # type: ignore[attr-defined]
+
+
 def _merge(parts: list[tuple[int, Agreement]]) -> tuple[float, float, float]:
     n = sum(k for k, _ in parts)
     cosine = sum(k * a.cosine for k, a in parts) / n
