@@ -114,7 +114,11 @@ def test_a_budget_of_zero_fails_with_exit_1_and_the_table() -> None:
         precision.apply(outlier_classifier(), options)
     assert info.value.exit_code == 1
     assert "keeping 0 of" in str(info.value) and "conv_b" in str(info.value)
-    assert "(calibrations tried: minmax, percentile)" in str(info.value).splitlines()[0]
+    first = str(info.value).splitlines()[0]  # what the calibrations tried explain comes first
+    assert first.endswith(
+        "(calibrations tried: minmax, percentile); the nodes adding the most error:"
+    )
+    assert info.value.why.endswith("(calibrations tried: minmax, percentile)")
     assert isinstance(info.value, layer_error.BudgetExceeded)  # a release records the table
     report = info.value.report
     assert report is not None and report.layers[0].node == "conv_b" and report.kept_float == []

@@ -219,11 +219,10 @@ def _first_passing(
         try:
             return (method, *_accuracy_aware(source, out, options, judged), missed)
         except layer_error.BudgetExceeded as exc:
-            first, _, table = str(exc).partition("\n")
-            missed.append(f"{method}: {first.removeprefix('int8: ')}")
+            missed.append(f"{method}: {exc.why.removeprefix('int8: ')}")
             last = exc
     tried = f" (calibrations tried: {', '.join(m for m, _, _ in candidates)})" if missed[1:] else ""
-    raise layer_error.BudgetExceeded(f"{first}{tried}\n{table}", last.report, last.best)
+    raise layer_error.BudgetExceeded(f"{last.why}{tried}", last.report, last.best)
 
 
 def _chunked(method: str, chunks: dict[str, int], count: int) -> dict[str, str]:

@@ -296,15 +296,17 @@ def keep_float(
 class BudgetExceeded(CheckFailed):
     """The accuracy-aware pass kept its whole budget of nodes float and the rule still failed.
 
-    ``report``: the per-layer table, the nodes of the last try marked ``kept_float``;
-    ``best``: the agreement of that try on the judging images.
+    ``why``: one line; ``report``: the per-layer table, the nodes of the last try marked
+    ``kept_float``, which the message lists after ``why``; ``best``: the agreement of that try
+    on the judging images.
     """
 
     def __init__(
-        self, message: str, report: LayerErrorReport | None = None, best: Agreement | None = None
+        self, why: str, report: LayerErrorReport | None = None, best: Agreement | None = None
     ) -> None:
-        super().__init__(message)
-        self.report, self.best = report, best
+        table = f"; the nodes adding the most error:\n{report.table()}" if report else ""
+        super().__init__(why + table)
+        self.why, self.report, self.best = why, report, best
 
 
 @dataclass(frozen=True)
@@ -406,8 +408,7 @@ def search(
         f"int8: keeping {last} of {len(quantizable)} quantizable nodes float (the budget: "
         f"{max_float:.0%}), by either ranking ({' or '.join(RANKINGS)}), still misses the "
         f"{rule.precision} rule with its margin on {inputs or 'the images'} "
-        f"({'; '.join(judge(best, aim))}); "
-        f"the nodes adding the most error:\n{report.table()}",
+        f"({'; '.join(judge(best, aim))})",
         _marked(report, orders[RANKINGS[0]][:last]),
         best,
     )
