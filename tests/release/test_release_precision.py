@@ -114,6 +114,8 @@ def test_an_int8_convert_that_gives_up_is_recorded_and_the_next_precision_still_
     assert row.split("| fp16 ort-cpu ")[1].startswith(tuple("0123456789"))
     kept = next(ln for ln in page.splitlines() if ln.startswith("| int8 | ort-cpu |"))
     assert "| FAILED |" in kept and "| 1 of 61 tried | no int8 artifact: keeping 6" in kept
+    own = (dist / MODEL / "report.md").read_text()  # the model's page shows which nodes cost it
+    assert "per-layer error (int8), largest first" in own and "| Conv.3 | Conv |" in own
 
 
 def test_the_int8_budget_is_an_option_and_part_of_the_resume_key_only_when_changed() -> None:

@@ -245,7 +245,8 @@ def _build(
 
 def _write_pages(rec: ModelRecord, folder: Path, options: ReleaseOptions) -> None:
     """The model's reports, the artifacts' checksums, then ``record.json`` (last)."""
-    page = model_report(rec, [f for f in ARTIFACTS if (folder / f).is_file()] + [RECORD])
+    shown = [f for f in (*ARTIFACTS, PADDLE2ONNX_LOG) if (folder / f).is_file()]
+    page = model_report(rec, [*shown, RECORD])
     for name_ in REPORTS:
         report.write(folder / name_, page)
     files = [*ARTIFACTS, *(f"{p}/{f}" for p in options.precisions for f in ARTIFACTS[:2])]

@@ -16,11 +16,12 @@ from p2o.core.results import (
 )
 from p2o.report import svg
 from p2o.report.bench import bench_report, measured_table
+from p2o.report.layers import layer_error_table
 from p2o.report.parity import COLUMNS, fmt, runtime_row, worst_output
 from p2o.report.precision import best_reduced, precision_table
 from p2o.report.table import Figure, Image, Report, Row, Table, first_line, status_text
 
-FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json")
+FILES = ("model.onnx", "manifest.json", "golden.npz", "bench.png", "record.json", "paddle2onnx.log")
 
 
 def _stage_row(name: str, status: Status, reason: str, seconds: float | None) -> Row:
@@ -285,6 +286,11 @@ def model_report(rec: ModelRecord, files: list[str] | None = None) -> Report:
         notes += v.notes
     sections: list[Table | Image | Figure] = [model_table(rec)]
     sections += [t for t in (precision_table(rec),) if t is not None]
+    sections += [  # e.g. an INT8 the accuracy-aware pass gave up on: which nodes cost what
+        layer_error_table(v.layer_errors)
+        for v in rec.precisions.values()
+        if v.layer_errors is not None
+    ]
     if rec.bench is not None:
         page = bench_report(rec.bench, rec.bench_plot)
         sections += [dataclasses.replace(t, verdict=None) for t in page.tables[:2]]
