@@ -233,3 +233,23 @@ def test_the_search_aims_one_standard_error_above_the_rule_and_plain_keeps_the_r
     edge = Agreement(64, 0.9869, 0.91, 45 / 64, 63 / 64, 0.2)
     assert judge(edge, RULE) == [] and judge(edge, aim)
     assert layer_error.with_margin(RULE, 10**9).min_top1 == pytest.approx(0.70, abs=1e-4)
+
+
+def test_the_per_layer_table_fetched_in_groups_is_the_same(plain, monkeypatch) -> None:
+    """Past FETCH_BYTES the tensors come in groups, a run each, from the same sessions: the
+    table must not change (RedNet152's every tensor at once peaked at 21.8 GB)."""
+    x = crops.crop_batch("calibration", 8)
+    whole = layer_error.layer_errors(outlier_classifier(), plain, x, precision="int8")
+    runs: list[int] = []
+    real = layer_error._groups
+
+    def counted(*args, **kwargs):
+        groups = real(*args, **kwargs)
+        runs.append(len(groups))
+        return groups
+
+    monkeypatch.setattr(layer_error, "_groups", counted)
+    monkeypatch.setattr(layer_error, "FETCH_BYTES", 1)  # a group per pair of tensors
+    grouped = layer_error.layer_errors(outlier_classifier(), plain, x, precision="int8")
+    assert runs and runs[0] >= len(whole.layers)
+    assert grouped == whole

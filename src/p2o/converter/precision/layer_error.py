@@ -23,6 +23,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -36,6 +37,10 @@ from p2o.core.results import Agreement, AgreementRule, LayerError, LayerErrorRep
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 PASS_THROUGH = (*QDQ, "Cast")
 BATCH = 4  # samples per run when every intermediate tensor is an output (memory)
+# What one run may return at once, both models together: past it, the tensors are fetched in
+# groups, a run each, from the same sessions (so the same numbers, at a run per group). With
+# every tensor in one run, RedNet152's per-layer table peaked at 21.8 GB of 24 GiB.
+FETCH_BYTES = 8 * 2**30
 RANK_SAMPLES = 32  # images the search ranks nodes on (it judges on all of them)
 
 
@@ -156,6 +161,32 @@ def _merge(parts: list[tuple[int, Agreement]]) -> tuple[float, float, float]:
     return cosine, min(a.min_cosine for _, a in parts), max(a.range_error for _, a in parts)
 
 
+def _groups(
+    pairs: list[tuple[str, str]], s_ref: Any, s_red: Any, feed: str, one: np.ndarray, step: int
+) -> list[list[tuple[str, str]]]:
+    """``pairs`` split so that one run of ``step`` samples returns at most ``FETCH_BYTES`` of
+    both models' tensors (measured by one run of each on ``one`` sample); one group when all
+    fit, as before."""
+    nbytes: list[dict[str, int]] = []
+    for sess, side in ((s_ref, 0), (s_red, 1)):
+        names = sorted({p[side] for p in pairs})
+        outs = sess.run(names, {feed: one})
+        nbytes.append({n: int(o.nbytes) for n, o in zip(names, outs, strict=True)})
+        del outs
+    sizes = {p: (nbytes[0][p[0]] + nbytes[1][p[1]]) * step for p in pairs}
+    if sum(sizes.values()) <= FETCH_BYTES:
+        return [pairs]
+    groups: list[list[tuple[str, str]]] = [[]]
+    held = 0
+    for p in pairs:
+        if groups[-1] and held + sizes[p] > FETCH_BYTES:
+            groups.append([])
+            held = 0
+        groups[-1].append(p)
+        held += sizes[p]
+    return groups
+
+
 def layer_errors(
     fp32: onnx.ModelProto,
     reduced: onnx.ModelProto,
@@ -199,15 +230,16 @@ def layer_errors(
     s_red = _session(_with_outputs(reduced, sorted({b for _, b in pairs})))
     feed = _feed_name(fp32)
     parts: dict[tuple[str, str], list[tuple[int, Agreement]]] = {p: [] for p in pairs}
-    ref_names = sorted({a for a, _ in pairs})
-    red_names = sorted({b for _, b in pairs})
     step = _batch(s_ref, BATCH)
-    for i in range(0, len(x), step):
-        chunk = x[i : i + step]
-        a = dict(zip(ref_names, s_ref.run(ref_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
-        b = dict(zip(red_names, s_red.run(red_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
-        for p in pairs:
-            parts[p].append((len(chunk), measure(a[p[0]], b[p[1]])))
+    for group in _groups(pairs, s_ref, s_red, feed, x[:1], step):
+        ref_names = sorted({a for a, _ in group})
+        red_names = sorted({b for _, b in group})
+        for i in range(0, len(x), step):
+            chunk = x[i : i + step]
+            a = dict(zip(ref_names, s_ref.run(ref_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
+            b = dict(zip(red_names, s_red.run(red_names, {feed: chunk}), strict=True))  # type: ignore[attr-defined]
+            for p in group:
+                parts[p].append((len(chunk), measure(a[p[0]], b[p[1]])))
     merged = {p: _merge(v) for p, v in parts.items() if v}
     kept = set(kept_float)
     rows = []
