@@ -75,7 +75,7 @@ def _reader(name: str, x: np.ndarray) -> Any:
         def __len__(self) -> int:
             return len(x)
 
-        def set_range(self, start_index: int, end_index: int) -> None:  # a chunk (see _at_once)
+        def set_range(self, start_index: int, end_index: int) -> None:  # a chunk (see at_once)
             self._next = iter(range(start_index, end_index))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
