@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from p2o.core import signals
-from p2o.core.files import remove_tree
+from p2o.core.files import temporary_folder
 from p2o.core.results import ModelRecord, Status
 from p2o.release.plan import ReleaseOptions
 from p2o.release.worker import WORK, build_model, worker_main
@@ -209,11 +209,22 @@ def run_pool(
     jobs: int,
     done: Done,
 ) -> dict[str, ModelRecord]:
+    with temporary_folder("p2o-release-") as tmp:  # the workers' $TMPDIR (see _child)
+        return _run_workers(todo, options, dist, jobs, done, tmp)
+
+
+def _run_workers(
+    todo: list[tuple[str, str | None]],
+    options: ReleaseOptions,
+    dist: Path,
+    jobs: int,
+    done: Done,
+    tmp: str,
+) -> dict[str, ModelRecord]:
     ctx = multiprocessing.get_context("spawn")
     pending = list(todo)
     running: list[_Worker] = []
     records: dict[str, ModelRecord] = {}
-    tmp = tempfile.mkdtemp(prefix="p2o-release-")  # the workers' $TMPDIR (see _child)
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -249,8 +260,6 @@ def run_pool(
             stop([r.process for r in running])
             shutil.rmtree(dist / WORK, ignore_errors=True)  # every worker's, once all exited
         raise
-    finally:
-        remove_tree(tmp)  # what a worker killed in the middle could not remove
     return records
 
 
